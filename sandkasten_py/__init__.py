@@ -1,0 +1,3 @@
+"""sandkasten-py: a Python re-implementation of the Sandkasten code-execution service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,37 @@
+"""Tag Configuration: GET /config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from sandkasten_py.api.operations import Operation
+from sandkasten_py.api.state import app_state
+from sandkasten_py.schemas import PublicConfig
+
+
+async def get_config(request: Request, _: Any) -> PublicConfig:
+    """The public part of the configuration."""
+    state = app_state(request)
+    state.metrics.inc("config_requests")
+    config = state.config
+    return PublicConfig(
+        program_ttl=config.program_ttl,
+        max_concurrent_jobs=config.max_concurrent_jobs,
+        compile_limits=config.compile_limits,
+        run_limits=config.run_limits,
+        base_resource_usage_runs=config.base_resource_usage_runs,
+    )
+
+
+OPERATIONS = [
+    Operation(
+        method="GET", path="/config", operation_id="get_config", tag="Configuration",
+        summary="Return the public configuration of Sandkasten.",
+        description="The limits shown are the maximums a request may ask for; they are also the "
+                    "defaults for limits a request leaves out or sets to `null`.",
+        handler=get_config, response=PublicConfig,
+        response_description="The public configuration of Sandkasten.",
+    ),
+]

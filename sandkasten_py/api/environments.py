@@ -1,0 +1,63 @@
+"""Tag Environments: GET /environments and GET /environments/{name}/resource_usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from sandkasten_py.api.operations import Operation
+from sandkasten_py.api.state import app_state
+from sandkasten_py.programs import EnvironmentNotFound
+from sandkasten_py.schemas import BaseResourceUsage, Environment
+
+
+async def list_environments(request: Request, _: Any) -> dict[str, Environment]:
+    """Every environment by id."""
+    state = app_state(request)
+    state.metrics.inc("environments_requests")
+    return {
+        env_id: Environment(
+            name=env.manifest.name,
+            version=env.manifest.version,
+            default_main_file_name=env.manifest.default_main_file_name,
+            example=env.manifest.example,
+            meta=env.manifest.meta,
+        )
+        for env_id, env in sorted(state.environments.items())
+    }
+
+
+async def get_base_resource_usage(request: Request, _: Any) -> BaseResourceUsage:
+    """Benchmark (or recall) the base resource usage of one environment."""
+    state = app_state(request)
+    name = request.path_params["name"]
+    state.metrics.inc("resource_usage_requests", name)
+    result, cached = await state.programs.base_resource_usage(name)
+    if cached:
+        state.metrics.inc("resource_usage_cache_hits", name)
+    return result
+
+
+OPERATIONS = [
+    Operation(
+        method="GET", path="/environments", operation_id="list_environments", tag="Environments",
+        summary="Return a map of all environments.",
+        description="The keys are the environment ids (used in build requests), the values "
+                    "describe the environments.",
+        handler=list_environments, response=dict[str, Environment],
+        response_description="Map of available environments.",
+    ),
+    Operation(
+        method="GET", path="/environments/{name}/resource_usage",
+        operation_id="get_base_resource_usage", tag="Environments",
+        summary="Return the base resource usage of an environment.",
+        description="Measured by building the environment's test program once and running it "
+                    "`base_resource_usage_runs` times; the result is cached for "
+                    "`base_resource_usage_cache_ttl` seconds. The build step is measured once "
+                    "only, as recompiling would take too long for many environments.",
+        handler=get_base_resource_usage, response=BaseResourceUsage,
+        response_description="Base resource usage of build and run step.",
+        errors=(EnvironmentNotFound,), path_parameters={"name": "Environment id."}, shielded=True,
+    ),
+]

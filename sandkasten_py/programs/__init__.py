@@ -1,0 +1,18 @@
+"""Programs: ids, the store, locks and job slots, building, running and pruning.
+
+Imports the sandbox and the environments below it, never the API above it.
+"""
+
+from sandkasten_py.programs.errors import (
+    CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidEnvVars, InvalidFileNames,
+    LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
+)
+from sandkasten_py.programs.prune import Pruner
+from sandkasten_py.programs.service import ProgramService
+from sandkasten_py.programs.store import ProgramStore
+
+__all__ = [
+    "CompileError", "CompileLimitsExceeded", "EnvironmentNotFound", "InvalidEnvVars",
+    "InvalidFileNames", "LimitsExceeded", "ProgramError", "ProgramNotFound", "ProgramService",
+    "ProgramStore", "Pruner", "RunLimitsExceeded",
+]

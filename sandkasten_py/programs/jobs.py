@@ -1,0 +1,51 @@
+"""One compile or run step: from the program's files and a request to a `RunResult`."""
+
+from __future__ import annotations
+
+from sandkasten_py.programs.store import ProgramStore
+from sandkasten_py.sandbox import JobOutcome, JobSpec, Mount, NsjailRunner, Symlink
+from sandkasten_py.schemas import EnvVar, File, Limits, ResourceUsage, RunResult
+
+
+async def run_step(
+    runner: NsjailRunner,
+    store: ProgramStore,
+    *,
+    argv: tuple[str, ...],
+    box_files: list[File],
+    program_dir: str,
+    compiling: bool,
+    mounts: tuple[Mount, ...],
+    symlinks: tuple[Symlink, ...],
+    env_vars: list[EnvVar],
+    stdin: str | None,
+    limits: Limits,
+) -> RunResult:
+    """Run one step in a fresh job directory holding `box_files`."""
+    async with store.job_dir([(f.name, f.content.encode()) for f in box_files]) as box:
+        outcome = await runner.run(JobSpec(
+            argv=argv,
+            box_dir=box,
+            program_dir=program_dir,
+            program_writable=compiling,
+            mounts=mounts,
+            symlinks=symlinks,
+            env=tuple((v.name, v.value) for v in env_vars),
+            stdin=(stdin or "").encode(),
+            limits=limits,
+        ))
+    return to_run_result(outcome, limits)
+
+
+def to_run_result(outcome: JobOutcome, limits: Limits) -> RunResult:
+    """The wire form of a job's outcome (output decoded as lossy UTF-8, like Sandkasten)."""
+    return RunResult(
+        status=outcome.exit_code,
+        stdout=outcome.stdout.decode(errors="replace"),
+        stderr=outcome.stderr.decode(errors="replace"),
+        resource_usage=ResourceUsage(
+            time=outcome.wall_time_ms, memory=outcome.memory_kb, cpu_time=outcome.cpu_time_ms
+        ),
+        limits=limits,
+        exceeded=list(outcome.exceeded),
+    )

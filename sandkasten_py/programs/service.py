@@ -1,0 +1,135 @@
+"""The programs service: the three program operations and the benchmark, in Sandkasten's order of checks.
+
+Order (it decides which error a client sees): file names -> env vars -> a job slot -> the
+environment -> the cache -> compile limits -> main file clash -> compile -> run limits -> run.
+For `run`, the run limits are checked before the program's existence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+from sandkasten_py.config import Config
+from sandkasten_py.environments import Environment
+from sandkasten_py.programs.build import Built, build_program
+from sandkasten_py.programs.checks import check_env_vars, check_file_names, resolve_limits
+from sandkasten_py.programs.errors import EnvironmentNotFound, RunLimitsExceeded
+from sandkasten_py.programs.locks import KeyedRWLock
+from sandkasten_py.programs.run import run_program
+from sandkasten_py.programs.slots import JobSlots
+from sandkasten_py.programs.store import ProgramStore
+from sandkasten_py.sandbox import NsjailRunner
+from sandkasten_py.schemas import (
+    BaseResourceUsage, BenchmarkResult, BuildRequest, BuildResult, BuildRunRequest, BuildRunResult,
+    Limits, RunRequest, RunResourceUsage, RunResult,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ProgramService:
+    """Builds and runs programs; owns the job slots and the per-program locks."""
+
+    def __init__(self, config: Config, environments: dict[str, Environment], store: ProgramStore,
+                 runner: NsjailRunner) -> None:
+        self.config = config
+        self.environments = environments
+        self.store = store
+        self.runner = runner
+        self.locks = KeyedRWLock()
+        self.slots = JobSlots(config.max_concurrent_jobs)
+        self._benchmarks: dict[str, tuple[BaseResourceUsage, float]] = {}
+        self._benchmark_locks: dict[str, asyncio.Lock] = {}
+
+    async def build(self, request: BuildRequest) -> BuildResult:
+        """Build a program (or find it in the cache)."""
+        check_file_names(request.main_file.name, request.files)
+        check_env_vars(request.env_vars)
+        async with self.slots.hold():
+            built = await self._build(request)
+            built.lease.release()
+        return BuildResult(program_id=str(built.program_id), ttl=self.config.program_ttl,
+                           cached=built.cached, compile_result=built.compile_result)
+
+    async def build_and_run(self, request: BuildRunRequest) -> BuildRunResult:
+        """Build a program and run it at once."""
+        run = request.run or RunRequest()
+        check_file_names(request.build.main_file.name, request.build.files, run.files)
+        check_env_vars(request.build.env_vars, run.env_vars)
+        async with self.slots.hold():
+            built = await self._build(request.build)
+            try:
+                result = await run_program(built.program_id, built.lease, run, self._run_limits(run),
+                                           store=self.store, runner=self.runner)
+            finally:
+                built.lease.release()
+        return BuildRunResult(program_id=str(built.program_id), ttl=self.config.program_ttl,
+                              cached=built.cached, build=built.compile_result, run=result)
+
+    async def run(self, program_id: uuid.UUID, request: RunRequest) -> RunResult:
+        """Run a program built before."""
+        check_file_names(None, request.files)
+        check_env_vars(request.env_vars)
+        async with self.slots.hold():
+            lease = await self.locks.read(program_id)
+            try:
+                limits = self._run_limits(request)
+                return await run_program(program_id, lease, request, limits,
+                                         store=self.store, runner=self.runner)
+            finally:
+                lease.release()
+
+    def environment(self, environment_id: str) -> Environment:
+        """The environment with this id."""
+        try:
+            return self.environments[environment_id]
+        except KeyError:
+            raise EnvironmentNotFound() from None
+
+    async def _build(self, request: BuildRequest) -> Built:
+        return await build_program(self.environment(request.environment), request, store=self.store,
+                                   locks=self.locks, runner=self.runner,
+                                   max_limits=self.config.compile_limits)
+
+    def _run_limits(self, request: RunRequest) -> Limits:
+        limits = resolve_limits(request.run_limits, self.config.run_limits)
+        if isinstance(limits, list):
+            raise RunLimitsExceeded(limits)
+        return limits
+
+    async def base_resource_usage(self, environment_id: str) -> tuple[BaseResourceUsage, bool]:
+        """Benchmark an almost empty program in an environment; returns (result, from cache)."""
+        environment = self.environment(environment_id)
+        lock = self._benchmark_locks.setdefault(environment_id, asyncio.Lock())
+        async with lock:  # one benchmark per environment at a time; the others reuse its result
+            cached = self._benchmarks.get(environment_id)
+            if cached is not None and time.monotonic() - cached[1] < self.config.base_resource_usage_cache_ttl:
+                return cached[0], True
+            async with self.slots.hold(self.config.base_resource_usage_permits):
+                result = await self._benchmark(environment)
+            self._benchmarks[environment_id] = (result, time.monotonic())
+            return result, False
+
+    async def _benchmark(self, environment: Environment) -> BaseResourceUsage:
+        test = environment.manifest.test
+        request = BuildRequest(environment=environment.id, main_file=test.main_file, files=test.files)
+        built = await self._build(request)
+        try:
+            limits = self._run_limits(RunRequest())
+            results = [
+                await run_program(built.program_id, built.lease, RunRequest(), limits,
+                                  store=self.store, runner=self.runner)
+                for _ in range(self.config.base_resource_usage_runs)
+            ]
+        finally:
+            built.lease.release()
+        return BaseResourceUsage(
+            build=built.compile_result.resource_usage if built.compile_result else None,
+            run=RunResourceUsage(
+                time=BenchmarkResult.of([r.resource_usage.time for r in results]),
+                memory=BenchmarkResult.of([r.resource_usage.memory for r in results]),
+            ),
+        )

@@ -1,0 +1,362 @@
+"""Runs one job in nsjail: spawn, confine, feed stdin, drain output, enforce the deadline, measure.
+
+The life of a job:
+
+1. make its cgroup and set the memory and process limits;
+2. spawn ``sh -c 'read <&3 && exec nsjail ...'``: a gate that waits until the daemon has moved it
+   into the cgroup, so nothing of the job ever runs outside it (no ``preexec_fn``, which is unsafe
+   in a threaded process);
+3. feed stdin and drain stdout, stderr and nsjail's log *while* the job runs, keeping at most the
+   limit of each stream; a stream over its limit ends the job;
+4. end the job at its wall-clock deadline: SIGTERM to nsjail, which kills the job and still
+   reports its resource usage to ``wait4`` (a SIGKILL to nsjail would lose it); whatever
+   remains in the cgroup a moment later is SIGKILLed;
+5. reap nsjail with ``wait4``, read the cgroup counters (peak memory, OOM kills, refused forks,
+   CPU time), make sure no process is left and remove the cgroup.
+
+Errors: everything that goes wrong around the job (not inside it) is raised as ``SandboxError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+
+from sandkasten_py.sandbox.argv import LOG_FD, MB, nsjail_argv
+from sandkasten_py.sandbox.cgroup import Cgroups, CgroupError, CgroupStats, JobCgroup
+from sandkasten_py.sandbox.job import JobOutcome, JobSpec, JobStatus
+
+log = logging.getLogger(__name__)
+
+GATE = 'read -r _ <&3 && exec 3<&- && exec "$@"'
+LOG_LIMIT = 64 * 1024  # bytes of nsjail's own messages kept
+KILL_GRACE_S = 1.0  # after SIGTERM to nsjail, SIGKILL the whole cgroup
+DRAIN_AFTER_EXIT_S = 2.0  # output still buffered when nsjail exits
+NSJAIL_FAILED = 255  # nsjail's exit code for its own setup errors
+SIGXFSZ_STATUS = 128 + signal.SIGXFSZ
+
+
+class SandboxError(Exception):
+    """The sandbox could not run a job (not: the job failed)."""
+
+
+class _Stream:
+    """Collects one output pipe up to a limit."""
+
+    def __init__(self, fd: int, limit: int, on_overflow: Callable[[], None] | None) -> None:
+        self.fd = fd
+        self.limit = limit
+        self.on_overflow = on_overflow
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.overflowed = False
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def on_readable(self) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            asyncio.get_running_loop().remove_reader(self.fd)
+            if not self.closed.done():
+                self.closed.set_result(None)
+            return
+        room = self.limit - self.size
+        if room > 0:
+            self.chunks.append(data[:room])
+        self.size += len(data)
+        if self.size > self.limit and not self.overflowed:
+            self.overflowed = True
+            if self.on_overflow is not None:
+                self.on_overflow()
+
+    def value(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+class NsjailRunner:
+    """Runs jobs in nsjail, each in a cgroup of its own (or with rlimits only)."""
+
+    def __init__(self, nsjail_path: str, cgroups: Cgroups | None) -> None:
+        self.nsjail_path = nsjail_path
+        self.cgroups = cgroups
+
+    async def run(self, spec: JobSpec) -> JobOutcome:
+        """Run `spec` to its end and report how it ended."""
+        cgroup = self._create_cgroup(spec)
+        try:
+            return await _Job(spec, nsjail_argv(self.nsjail_path, spec, use_cgroup=cgroup is not None),
+                              cgroup).run()
+        finally:
+            if cgroup is not None:
+                try:
+                    cgroup.remove()
+                except CgroupError:
+                    log.exception("job cgroup left behind")
+
+    def _create_cgroup(self, spec: JobSpec) -> JobCgroup | None:
+        if self.cgroups is None:
+            return None
+        try:
+            cgroup = self.cgroups.create(uuid.uuid4().hex)
+        except CgroupError as e:
+            raise SandboxError(str(e)) from e
+        try:
+            cgroup.set_limits(spec.limits.memory * MB, spec.limits.processes)
+        except OSError as e:
+            cgroup.remove()
+            raise SandboxError(f"cannot limit the job's cgroup: {e}") from e
+        return cgroup
+
+
+class _Job:
+    """The state of one running job (used once)."""
+
+    def __init__(self, spec: JobSpec, argv: list[str], cgroup: JobCgroup | None) -> None:
+        self.spec = spec
+        self.argv = argv
+        self.cgroup = cgroup
+        self.loop = asyncio.get_running_loop()
+        self.pid = 0
+        self.kill_reasons: list[str] = []
+        self.kill_timer: asyncio.TimerHandle | None = None
+
+    async def run(self) -> JobOutcome:
+        limits = self.spec.limits
+        fds = _Pipes()
+        try:
+            started = time.monotonic()
+            self._spawn(fds)
+            exited = self.loop.create_future()
+            pidfd = os.pidfd_open(self.pid)
+            self.loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+            streams = [
+                _Stream(fds.stdout_r, limits.stdout_max_size, lambda: self.kill("stdout_max_size")),
+                _Stream(fds.stderr_r, limits.stderr_max_size, lambda: self.kill("stderr_max_size")),
+                _Stream(fds.log_r, LOG_LIMIT, None),
+            ]
+            for stream in streams:
+                self.loop.add_reader(stream.fd, stream.on_readable)
+            stdin_done = self._feed_stdin(fds)
+            deadline = self.loop.call_later(limits.time, self.kill, "time")
+            try:
+                await exited
+            finally:
+                self.loop.remove_reader(pidfd)
+                os.close(pidfd)
+                deadline.cancel()
+            _, wait_status, rusage = os.wait4(self.pid, 0)
+            wall_ms = int((time.monotonic() - started) * 1000)
+            self.pid = 0
+            stdin_done()
+            # The job's processes died with nsjail (they live in its pid namespace); what they
+            # wrote before is still in the pipes.
+            await asyncio.wait([s.closed for s in streams], timeout=DRAIN_AFTER_EXIT_S)
+            stats = self._finish_cgroup()
+        finally:
+            if self.kill_timer is not None:
+                self.kill_timer.cancel()
+            if self.pid:
+                self._kill_everything()
+            for fd in fds.parent_ends():
+                try:
+                    self.loop.remove_reader(fd)
+                except (ValueError, OSError):
+                    pass
+            fds.close_all()
+        stdout, stderr, nsjail_log = (s.value() for s in streams)
+        return self._outcome(wait_status, rusage, stats, wall_ms, stdout, stderr, nsjail_log)
+
+    def _spawn(self, fds: _Pipes) -> None:
+        try:
+            self.pid = os.posix_spawn(
+                "/bin/sh", ["sh", "-c", GATE, "sh", *self.argv], {},
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, fds.stdin_r, 0),
+                    (os.POSIX_SPAWN_DUP2, fds.stdout_w, 1),
+                    (os.POSIX_SPAWN_DUP2, fds.stderr_w, 2),
+                    (os.POSIX_SPAWN_DUP2, fds.gate_r, 3),
+                    (os.POSIX_SPAWN_DUP2, fds.log_w, LOG_FD),
+                ],
+                setsid=True,
+            )
+        except OSError as e:
+            raise SandboxError(f"cannot start nsjail: {e}") from e
+        fds.close_child_ends()
+        try:
+            if self.cgroup is not None:
+                self.cgroup.enter(self.pid)
+            os.write(fds.gate_w, b"\n")
+        except OSError as e:
+            self._kill_everything()
+            raise SandboxError(f"cannot confine the job: {e}") from e
+        finally:
+            fds.close_gate()
+
+    def _feed_stdin(self, fds: _Pipes) -> Callable[[], None]:
+        """Write stdin without blocking; returns a function that stops writing."""
+        data = memoryview(self.spec.stdin)
+        fd = fds.stdin_w
+
+        def stop() -> None:
+            try:
+                self.loop.remove_writer(fd)
+            except (ValueError, OSError):
+                pass
+            fds.close_stdin()
+
+        def on_writable() -> None:
+            nonlocal data
+            try:
+                written = os.write(fd, data[:65536])
+            except BlockingIOError:
+                return
+            except OSError:  # the job closed stdin or exited: the rest is not wanted
+                stop()
+                return
+            data = data[written:]
+            if not data:
+                stop()
+
+        if data:
+            self.loop.add_writer(fd, on_writable)
+        else:
+            stop()
+        return stop
+
+    def kill(self, reason: str) -> None:
+        """End the job because a limit was hit; the first call starts the shutdown."""
+        if reason not in self.kill_reasons:
+            self.kill_reasons.append(reason)
+        if self.kill_timer is not None or not self.pid:
+            return
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.kill_timer = self.loop.call_later(KILL_GRACE_S, self._kill_everything)
+
+    def _kill_everything(self) -> None:
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+        if self.pid:
+            try:  # reap it here when run() is not going to
+                os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+    def _finish_cgroup(self) -> CgroupStats | None:
+        if self.cgroup is None:
+            return None
+        try:
+            stats = self.cgroup.stats()
+        except (OSError, ValueError) as e:
+            raise SandboxError(f"cannot read the job's cgroup: {e}") from e
+        self.cgroup.kill_all()  # nothing may outlive the job
+        return stats
+
+    def _outcome(self, wait_status: int, rusage: os.struct_rusage, stats: CgroupStats | None,
+                 wall_ms: int, stdout: bytes, stderr: bytes, nsjail_log: bytes) -> JobOutcome:
+        exit_code = os.waitstatus_to_exitcode(wait_status)
+        if exit_code < 0:  # nsjail itself was killed by a signal
+            exit_code = 128 - exit_code
+        exceeded = set(self.kill_reasons)
+        if stats is not None and stats.oom_kills > 0:
+            exceeded.add("memory")
+        if stats is not None and stats.pids_limit_hits > 0:
+            exceeded.add("processes")
+        if exit_code == SIGXFSZ_STATUS:
+            exceeded.add("filesize")
+        if self.kill_reasons:
+            exit_code = 128 + signal.SIGKILL  # as if the job had been SIGKILLed, like Sandkasten's timeout
+        elif exit_code == NSJAIL_FAILED and _nsjail_failed(nsjail_log):
+            raise SandboxError(f"nsjail failed: {nsjail_log.decode(errors='replace').strip()}")
+        if stats is not None:
+            memory_kb, cpu_ms = stats.peak_memory_bytes // 1024, stats.cpu_time_ns // 1_000_000
+        else:
+            memory_kb, cpu_ms = rusage.ru_maxrss, int((rusage.ru_utime + rusage.ru_stime) * 1000)
+        return JobOutcome(
+            status=_status(exit_code, exceeded, bool(self.kill_reasons)),
+            exit_code=exit_code,
+            stdout=stdout,
+            stderr=stderr,
+            wall_time_ms=wall_ms,
+            memory_kb=memory_kb,
+            cpu_time_ms=cpu_ms,
+            exceeded=tuple(name for name in LIMIT_ORDER if name in exceeded),
+        )
+
+
+LIMIT_ORDER = ("time", "memory", "filesize", "processes", "stdout_max_size", "stderr_max_size")
+
+
+def _status(exit_code: int, exceeded: set[str], killed: bool) -> JobStatus:
+    if "time" in exceeded:
+        return JobStatus.TIME_LIMIT
+    if "memory" in exceeded and exit_code == 128 + signal.SIGKILL:
+        return JobStatus.MEMORY_LIMIT
+    if killed:
+        return JobStatus.OUTPUT_LIMIT
+    if exit_code == 0:
+        return JobStatus.OK
+    signalled = 128 < exit_code <= 128 + signal.SIGRTMAX
+    return JobStatus.SIGNALLED if signalled else JobStatus.NONZERO_EXIT
+
+
+def _nsjail_failed(nsjail_log: bytes) -> bool:
+    # nsjail marks its own fatal problems with [E] or [F]; a job's exit(255) leaves no such line.
+    return any(line.startswith((b"[E]", b"[F]")) for line in nsjail_log.splitlines())
+
+
+class _Pipes:
+    """The five pipes between the daemon and a job, closed exactly once."""
+
+    def __init__(self) -> None:
+        self.stdin_r, self.stdin_w = os.pipe()
+        self.stdout_r, self.stdout_w = os.pipe()
+        self.stderr_r, self.stderr_w = os.pipe()
+        self.log_r, self.log_w = os.pipe()
+        self.gate_r, self.gate_w = os.pipe()
+        for fd in (self.stdin_w, self.stdout_r, self.stderr_r, self.log_r):
+            os.set_blocking(fd, False)
+        self._open = {self.stdin_r, self.stdin_w, self.stdout_r, self.stdout_w, self.stderr_r,
+                      self.stderr_w, self.log_r, self.log_w, self.gate_r, self.gate_w}
+
+    def _close(self, *fds: int) -> None:
+        for fd in fds:
+            if fd in self._open:
+                self._open.discard(fd)
+                try:
+                    os.close(fd)
+                except OSError as e:
+                    if e.errno != errno.EBADF:
+                        raise
+
+    def close_child_ends(self) -> None:
+        self._close(self.stdin_r, self.stdout_w, self.stderr_w, self.log_w, self.gate_r)
+
+    def close_gate(self) -> None:
+        self._close(self.gate_w)
+
+    def close_stdin(self) -> None:
+        self._close(self.stdin_w)
+
+    def parent_ends(self) -> tuple[int, ...]:
+        return tuple(fd for fd in (self.stdout_r, self.stderr_r, self.log_r) if fd in self._open)
+
+    def close_all(self) -> None:
+        self._close(*list(self._open))

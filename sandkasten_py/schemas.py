@@ -1,0 +1,271 @@
+"""The wire format of the Sandkasten REST API, as msgspec Structs.
+
+This module is the single definition of every request and response body: the
+server decodes and encodes with it, the OpenAPI document is generated from it
+and the Python client parses with it. It imports nothing from the project, so
+every layer may use it.
+
+Compatibility with Sandkasten 0.2.2 decides the details:
+
+* request fields that have a default accept both a missing key and ``null``;
+  ``None`` always means "use the default" and is resolved below the API;
+* unknown request fields are ignored (msgspec's default);
+* lengths count characters, and patterns must match the whole string. msgspec
+  patterns use ``re.search``, whose ``$`` also matches before a final newline,
+  so names are additionally checked with ``fullmatch`` in ``__post_init__``;
+* integers are unsigned 64-bit;
+* responses keep the original's field order; fields we added come last.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+U64_MAX = 2**64 - 1
+
+U64 = Annotated[int, Meta(ge=0)]  # msgspec rejects integers above 2**64 - 1 itself
+PositiveU64 = Annotated[int, Meta(ge=1)]
+
+FILE_NAME_PATTERN = r"^[a-zA-Z0-9._-]{1,32}$"
+ENV_VAR_NAME_PATTERN = r"^[a-zA-Z0-9_]{1,64}$"
+_FILE_NAME_RE = re.compile(r"[a-zA-Z0-9._-]{1,32}")
+_ENV_VAR_NAME_RE = re.compile(r"[a-zA-Z0-9_]{1,64}")
+
+FileName = Annotated[
+    str,
+    Meta(min_length=1, max_length=32, pattern=FILE_NAME_PATTERN,
+         description="File name: letters, digits, `.`, `_` and `-`; 1 to 32 characters.",
+         examples=["code.py"]),
+]
+EnvVarName = Annotated[
+    str,
+    Meta(min_length=1, max_length=64, pattern=ENV_VAR_NAME_PATTERN,
+         description="Variable name: letters, digits and `_`; 1 to 64 characters.",
+         examples=["DEBUG"]),
+]
+# "[^\0]*" cannot be fooled by the final-newline rule of "$": it matches any
+# string without NUL, and the length is checked separately, in characters.
+EnvVarValue = Annotated[
+    str, Meta(max_length=256, pattern=r"^[^\x00]*$", description="At most 256 characters, no NUL.")
+]
+Argument = Annotated[
+    str, Meta(max_length=4096, pattern=r"^[^\x00]*$", description="At most 4096 characters, no NUL.")
+]
+FileContent = Annotated[str, Meta(max_length=65536, description="At most 65536 characters.")]
+
+
+def _check_full_match(pattern: re.Pattern[str], value: str, what: str) -> None:
+    if pattern.fullmatch(value) is None:
+        raise ValueError(f"{what} {value!r} does not match `{pattern.pattern}`")
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class MainFile(msgspec.Struct, kw_only=True):
+    """The main file of a program. Its name defaults to the environment's default main file name."""
+
+    name: FileName | None = None
+    content: FileContent
+
+    def __post_init__(self) -> None:
+        if self.name is not None:
+            _check_full_match(_FILE_NAME_RE, self.name, "file name")
+
+
+class File(msgspec.Struct):
+    """A file placed in the working directory (`/box`) of a build or run step."""
+
+    name: FileName
+    content: FileContent
+
+    def __post_init__(self) -> None:
+        _check_full_match(_FILE_NAME_RE, self.name, "file name")
+
+
+class EnvVar(msgspec.Struct):
+    """An environment variable passed to a build or run step."""
+
+    name: EnvVarName
+    value: EnvVarValue
+
+    def __post_init__(self) -> None:
+        _check_full_match(_ENV_VAR_NAME_RE, self.name, "environment variable name")
+
+
+# The ten limits, in the order in which they are checked and serialized.
+LIMIT_NAMES: tuple[str, ...] = (
+    "cpus", "time", "memory", "tmpfs", "filesize", "file_descriptors", "processes",
+    "stdout_max_size", "stderr_max_size", "network",
+)
+
+
+class LimitsOpt(msgspec.Struct):
+    """Requested limits. A missing or `null` field means the configured maximum."""
+
+    cpus: PositiveU64 | None = None
+    time: PositiveU64 | None = None
+    memory: PositiveU64 | None = None
+    tmpfs: U64 | None = None
+    filesize: PositiveU64 | None = None
+    file_descriptors: PositiveU64 | None = None
+    processes: PositiveU64 | None = None
+    stdout_max_size: U64 | None = None
+    stderr_max_size: U64 | None = None
+    network: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in LIMIT_NAMES:
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > U64_MAX:
+                raise ValueError(f"`{name}` is larger than 2^64 - 1")
+
+
+class BuildRequest(msgspec.Struct):
+    """A program to build: environment, main file, more files, build env vars and compile limits."""
+
+    environment: Annotated[str, Meta(description="Environment id, a key of `GET /environments`.",
+                                     examples=["python"])]
+    main_file: MainFile
+    files: Annotated[list[File], Meta(max_length=10)] | None = None
+    env_vars: Annotated[list[EnvVar], Meta(max_length=16)] | None = None
+    compile_limits: LimitsOpt | None = None
+
+
+class RunRequest(msgspec.Struct):
+    """How to run a built program: stdin, args, extra files, env vars and run limits."""
+
+    stdin: FileContent | None = None
+    args: Annotated[list[Argument], Meta(max_length=100)] | None = None
+    files: Annotated[list[File], Meta(max_length=10)] | None = None
+    env_vars: Annotated[list[EnvVar], Meta(max_length=16)] | None = None
+    run_limits: LimitsOpt | None = None
+
+
+class BuildRunRequest(msgspec.Struct):
+    """Build a program and run it straight away."""
+
+    build: BuildRequest
+    run: RunRequest | None = None
+
+
+# -------------------------------------------------------------------------- responses
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """Effective limits of a step (and the configured maximums, which are also the defaults)."""
+
+    cpus: Annotated[U64, Meta(description="Number of CPUs the job may run on.")]
+    time: Annotated[U64, Meta(description="Wall-clock time limit in seconds.")]
+    memory: Annotated[U64, Meta(description="Memory limit in MB (1 MB = 1,000,000 bytes).")]
+    tmpfs: Annotated[U64, Meta(description="Size of the `/tmp` tmpfs in MB; 0 means no `/tmp`.")]
+    filesize: Annotated[U64, Meta(description="Largest file the job may write, in MB.")]
+    file_descriptors: Annotated[U64, Meta(description="Maximum number of open file descriptors.")]
+    processes: Annotated[U64, Meta(description="Maximum number of processes and threads.")]
+    stdout_max_size: Annotated[U64, Meta(description="Bytes of stdout kept; more ends the job.")]
+    stderr_max_size: Annotated[U64, Meta(description="Bytes of stderr kept; more ends the job.")]
+    network: Annotated[bool, Meta(description="Whether the job may reach the network.")]
+
+
+
+
+class LimitExceeded(msgspec.Struct, frozen=True):
+    """A requested limit above the configured maximum."""
+
+    name: Annotated[str, Meta(examples=["time"])]
+    max_value: U64
+
+
+class ResourceUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """Resources used by a step."""
+
+    time: Annotated[U64, Meta(description="Wall-clock time in milliseconds, sandbox setup included.")]
+    memory: Annotated[U64, Meta(description="Peak resident memory of the largest process, in KB.")]
+    cpu_time: Annotated[U64, Meta(description="CPU time of all processes in milliseconds.")] = 0
+
+
+class RunResult(msgspec.Struct, kw_only=True):
+    """The outcome of a compile or run step."""
+
+    status: Annotated[int, Meta(description="Exit code; 128 + signal number if killed by a signal.")]
+    stdout: str
+    stderr: str
+    resource_usage: ResourceUsage
+    limits: Limits
+    exceeded: Annotated[
+        list[str],
+        Meta(description="Limits that ended the job: `time`, `memory`, `processes`, `filesize`, "
+                         "`stdout_max_size`, `stderr_max_size`. Empty if it ended by itself."),
+    ] = []
+
+
+class BuildResult(msgspec.Struct, kw_only=True):
+    """A built program."""
+
+    program_id: Annotated[str, Meta(description="UUID of the program, to run it again.")]
+    ttl: Annotated[U64, Meta(description="Seconds the program is kept after its last use.")]
+    cached: Annotated[bool, Meta(description="Whether the program had been built before.")]
+    compile_result: Annotated[
+        RunResult | None, Meta(description="`null` if the environment has no compile step.")
+    ]
+
+
+class BuildRunResult(msgspec.Struct, kw_only=True):
+    """A built program and the result of running it."""
+
+    program_id: str
+    ttl: U64
+    cached: bool
+    build: RunResult | None
+    run: RunResult
+
+
+class Environment(msgspec.Struct, kw_only=True):
+    """An environment (language) programs can be built and run in."""
+
+    name: Annotated[str, Meta(examples=["Python"])]
+    version: Annotated[str, Meta(examples=["3.11.2"])]
+    default_main_file_name: Annotated[str, Meta(examples=["code.py"])]
+    example: str | None = None
+    meta: Annotated[Any, Meta(description="Free-form metadata (homepage, packages, compiler...).")] = {}
+
+
+class BenchmarkResult(msgspec.Struct, frozen=True):
+    """Minimum, mean (rounded down) and maximum of a series of measurements."""
+
+    min: U64
+    avg: U64
+    max: U64
+
+    @classmethod
+    def of(cls, values: list[int]) -> BenchmarkResult:
+        """Summarise a non-empty list of measurements."""
+        return cls(min=min(values), avg=sum(values) // len(values), max=max(values))
+
+
+class RunResourceUsage(msgspec.Struct, frozen=True):
+    """Time (ms) and memory (KB) statistics over the benchmark runs."""
+
+    time: BenchmarkResult
+    memory: BenchmarkResult
+
+
+class BaseResourceUsage(msgspec.Struct, frozen=True):
+    """Resources an almost empty program uses in an environment."""
+
+    build: ResourceUsage | None
+    run: RunResourceUsage
+
+
+class PublicConfig(msgspec.Struct, kw_only=True):
+    """The public part of the server's configuration."""
+
+    program_ttl: U64
+    max_concurrent_jobs: U64
+    compile_limits: Limits
+    run_limits: Limits
+    base_resource_usage_runs: U64
