@@ -1,0 +1,143 @@
+"""Shared fixtures: a real daemon on a free loopback port, with its own programs and jobs dirs.
+
+Tests talk HTTP to it (``requests``) and send literal JSON; nothing in the sandbox is mocked. The
+daemon uses the repository's config.toml and the host-built environments in ``pkgs/`` (made by
+``make setup``), with the overrides a test asks for as environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = ROOT / "pkgs" / "share" / "sandkasten" / "packages"
+CGROUP_PARENT = Path("/sys/fs/cgroup/memory/sandkasten")
+STARTUP_TIMEOUT_S = 30
+
+
+def sandbox_missing() -> str | None:
+    """Why the real sandbox cannot run here, or None if it can."""
+    if os.geteuid() != 0:
+        return "needs root (nsjail, cgroups)"
+    if not ENVIRONMENTS.is_dir():
+        return "no host environments in pkgs/ (run `make setup`)"
+    if not (CGROUP_PARENT.is_dir() or Path("/sys/fs/cgroup/cgroup.controllers").exists()):
+        return "no parent cgroups (run `make setup`)"
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Daemon:
+    """A running daemon and where it keeps its files."""
+
+    url: str
+    programs_dir: Path
+    jobs_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        """GET a path of the API."""
+        return requests.get(self.url + path, timeout=120, **kwargs)  # type: ignore[arg-type]
+
+    def post(self, path: str, json: object = None, **kwargs: object) -> requests.Response:
+        """POST JSON to a path of the API."""
+        return requests.post(self.url + path, json=json, timeout=120, **kwargs)  # type: ignore[arg-type]
+
+    def log(self) -> str:
+        """What the daemon logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """SIGTERM and wait."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_daemon(workdir: Path, **overrides: str) -> Daemon:
+    """Start `python -m sandkasten_py` with env-var overrides and wait until it answers."""
+    port = free_port()
+    programs_dir = workdir / "programs"
+    jobs_dir = workdir / "jobs"
+    log_path = workdir / "daemon.log"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CONFIG_PATH": str(ROOT / "config.toml"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "PROGRAMS_DIR": str(programs_dir),
+        "JOBS_DIR": str(jobs_dir),
+        "ENVIRONMENTS_PATH": str(ENVIRONMENTS),
+        "ENABLE_METRICS": "true",
+        **overrides,
+    }
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "sandkasten_py"], env=env, cwd=ROOT,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    daemon = Daemon(f"http://127.0.0.1:{port}", programs_dir, jobs_dir, process, log_path)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"daemon exited with {process.returncode}:\n{daemon.log()}")
+        try:
+            requests.get(daemon.url + "/config", timeout=1)
+            return daemon
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                daemon.stop()
+                raise RuntimeError(f"daemon did not answer:\n{daemon.log()}") from None
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def daemon_factory() -> Iterator[Callable[..., Daemon]]:
+    """Start extra daemons with their own settings; all are stopped at the end of the session."""
+    reason = sandbox_missing()
+    if reason:
+        pytest.skip(reason)
+    started: list[Daemon] = []
+    # /tmp is world-traversable, which nsjail needs: the job's uid must reach the bind sources.
+    with tempfile.TemporaryDirectory(prefix="sandkasten-test-") as top:
+        os.chmod(top, 0o711)
+
+        def factory(**overrides: str) -> Daemon:
+            workdir = Path(tempfile.mkdtemp(dir=top))
+            os.chmod(workdir, 0o711)
+            daemon = start_daemon(workdir, **overrides)
+            started.append(daemon)
+            return daemon
+
+        try:
+            yield factory
+        finally:
+            for daemon in started:
+                daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def daemon(daemon_factory: Callable[..., Daemon]) -> Daemon:
+    """The shared daemon, with the repository's config.toml (run time limit raised to 10 s)."""
+    return daemon_factory(RUN_LIMITS__TIME="10")
