@@ -29,7 +29,7 @@ OPERATIONS: list[Operation] = [*configuration.OPERATIONS, *environments.OPERATIO
 
 
 def create_app(config: Config) -> Starlette:
-    """Build the daemon's ASGI app. Nothing touches the disk or cgroups until its lifespan starts."""
+    """Build the daemon's ASGI app: load environments, set up cgroups; directories come at startup."""
     log.info("Loading environments from %s", ", ".join(config.environments_path))
     envs = load_environments(config.environments_path)
     log.info("Loaded %d environments: %s", len(envs), ", ".join(sorted(envs)) or "none")
@@ -60,8 +60,6 @@ def create_app(config: Config) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         log.info("Preparing %s and %s", config.programs_dir, config.jobs_dir)
         store.prepare()
-        if cgroups is not None:
-            cgroups.remove_leftovers()
         pruner = Pruner(store, state.programs.locks, config.program_ttl)
         prune_loop = asyncio.create_task(pruner.run_forever(config.prune_programs_interval))
         try:
@@ -71,6 +69,8 @@ def create_app(config: Config) -> Starlette:
             await pruner.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await prune_loop
+            if cgroups is not None:
+                cgroups.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandkasten = state

@@ -8,7 +8,8 @@ cgroups on exit, and with them the counters that say *why* a job ended.
 Both hierarchies are supported:
 
 * **v1** (our Debian machines): one directory per controller,
-  ``<root>/{memory,pids,cpuacct}/<parent>/<job>``. The parents are created by setup.
+  ``<root>/{memory,pids,cpuacct}/<parent>/daemon-<pid>/<job>``. The parents are created by
+  setup; each daemon makes its own ``daemon-<pid>`` and removes those of dead daemons.
 * **v2** (NixOS): one directory, ``<root>/<parent>/<job>``. The daemon needs a delegated subtree
   (systemd ``Delegate=yes``). Because of v2's no-internal-processes rule the daemon moves itself
   into a leaf ``<delegated>/daemon`` and puts jobs under ``<delegated>/jobs``. This path is
@@ -186,18 +187,55 @@ class Cgroups:
             raise CgroupError(f"cannot create cgroup {name}: {e.strerror}") from None
         return JobCgroup(self.version, directories)
 
-    def remove_leftovers(self) -> int:
-        """Kill and remove job cgroups left by an earlier daemon (it crashed); returns how many."""
-        names: set[str] = set()
-        for parent in self.parents.values():
-            names.update(p.name for p in parent.iterdir() if p.is_dir())
-        for name in names:
-            directories = {c: parent / name for c, parent in self.parents.items()}
-            JobCgroup(self.version, {c: d for c, d in directories.items() if d.is_dir()}).remove()
-        return len(names)
+    def close(self) -> None:
+        """Remove this daemon's own directories (v1), with any job cgroup still in them."""
+        if self.version == 1:
+            _remove_instance(self.parents)
 
 
-def setup_cgroups(root: str, parent: str, *, proc_self_cgroup: str | None = None) -> Cgroups:
+def _remove_instance(directories: dict[str, Path]) -> None:
+    """Kill and remove every job cgroup under `directories`, then the directories themselves."""
+    names = {p.name for d in directories.values() if d.is_dir() for p in d.iterdir() if p.is_dir()}
+    for name in names:
+        jobs = {c: d / name for c, d in directories.items() if (d / name).is_dir()}
+        JobCgroup(1, jobs).remove()
+    JobCgroup(1, {c: d for c, d in directories.items() if d.is_dir()}).remove()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _setup_v1(root: Path, parent: str, pid: int) -> Cgroups:
+    # Each daemon works in a directory of its own, `daemon-<pid>`, so that several daemons (or
+    # test daemons) can share one parent; directories of daemons that died are cleaned up here.
+    bases = {c: root / c / parent for c in V1_CONTROLLERS}
+    missing = [str(p) for p in bases.values() if not p.is_dir()]
+    if missing:
+        raise CgroupError(f"parent cgroups missing (run `make setup`): {', '.join(missing)}")
+    instances = {d.name for base in bases.values() for d in base.iterdir()
+                 if d.is_dir() and d.name.startswith("daemon-")}
+    for name in instances:
+        owner = name.removeprefix("daemon-")
+        if owner.isdigit() and (int(owner) == pid or not _process_alive(int(owner))):
+            _remove_instance({c: base / name for c, base in bases.items()})
+    own = {c: base / f"daemon-{pid}" for c, base in bases.items()}
+    try:
+        for directory in own.values():
+            directory.mkdir()
+    except OSError as e:
+        raise CgroupError(f"cannot create {directory}: {e.strerror}") from None
+    return Cgroups(1, own)
+
+
+def setup_cgroups(root: str, parent: str, *, proc_self_cgroup: str | None = None,
+                  pid: int | None = None) -> Cgroups:
     """Find the hierarchy under `root` and return the factory for job cgroups.
 
     On v1 the parent must exist in each controller (setup creates it). On v2 `parent` is either
@@ -208,11 +246,7 @@ def setup_cgroups(root: str, parent: str, *, proc_self_cgroup: str | None = None
     v2_controllers = root_path / "cgroup.controllers"
     if v2_controllers.exists():
         return _setup_v2(root_path, parent, proc_self_cgroup)
-    parents = {c: root_path / c / parent for c in V1_CONTROLLERS}
-    missing = [str(p) for p in parents.values() if not p.is_dir()]
-    if missing:
-        raise CgroupError(f"parent cgroups missing (run `make setup`): {', '.join(missing)}")
-    return Cgroups(1, parents)
+    return _setup_v1(root_path, parent, os.getpid() if pid is None else pid)
 
 
 def _setup_v2(root: Path, parent: str, proc_self_cgroup: str | None) -> Cgroups:
