@@ -1,0 +1,3 @@
+bar() {
+    echo OK
+}

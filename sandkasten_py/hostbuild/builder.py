@@ -1,0 +1,456 @@
+"""The host builder: environment descriptions + Debian packages -> manifests the daemon reads.
+
+For an environment `<id>` it writes, under the output folder:
+
+* `roots/<id>/usr/`: the files of the Debian package closure (mounted at /usr in the job);
+* `scripts/<id>/{compile.sh,run.sh,closure}`;
+* `share/sandkasten/packages/<id>.json`: the manifest;
+* `roots/<id>.stamp`: what the build was made from, so unchanged environments are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import errno
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import stat
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import sandkasten_py
+from sandkasten_py.hostbuild import debian, tree
+from sandkasten_py.hostbuild.description import (
+    Description,
+    DescriptionError,
+    description_files,
+    load_all,
+)
+
+# Bump when the output for the same inputs changes, so old builds are redone.
+BUILDER_VERSION = "1"
+# Scripts run with /usr/bin/bash and every job expects the basic tools.
+ALWAYS_PACKAGES = ("bash", "coreutils")
+DEFAULT_PATH = "/usr/bin"
+MERGED_USR_SYMLINKS = (("/lib", "/usr/lib"), ("/lib64", "/usr/lib64"),
+                       ("/bin", "/usr/bin"), ("/sbin", "/usr/sbin"))
+MANIFEST_DIR = Path("share/sandkasten/packages")
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the outputs of an environment go, all absolute."""
+
+    out: Path
+
+    def root(self, env_id: str) -> Path:
+        """Folder holding the environment's `usr/` (and extra paths)."""
+        return self.out / "roots" / env_id
+
+    def stamp(self, env_id: str) -> Path:
+        """File recording the inputs of the last complete build."""
+        return self.out / "roots" / f"{env_id}.stamp"
+
+    def scripts(self, env_id: str) -> Path:
+        """Folder with compile.sh, run.sh and closure."""
+        return self.out / "scripts" / env_id
+
+    def manifest(self, env_id: str) -> Path:
+        """The manifest the daemon reads."""
+        return self.out / MANIFEST_DIR / f"{env_id}.json"
+
+
+@dataclass
+class HostState:
+    """What the host's dpkg says, read once per run."""
+
+    installed: dict[str, debian.Package]
+    diversions: dict[str, tuple[str, str]]
+    alternatives: list[tuple[str, str]]
+    merged: frozenset[str]
+    file_cache: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls) -> HostState:
+        """Ask dpkg about installed packages, diversions and alternatives."""
+        return cls(debian.query_installed(), debian.read_diversions(), debian.read_alternatives(),
+                   debian.merged_dirs())
+
+    def files(self, package: debian.Package) -> list[str]:
+        """The dpkg file list of an installed package (cached: environments share packages)."""
+        if package.name not in self.file_cache:
+            self.file_cache[package.name] = debian.package_files(package)
+        return self.file_cache[package.name]
+
+
+class Skip(Exception):
+    """An environment cannot be built on this host; the message says why."""
+
+
+# ------------------------------------------------------------------ pure parts
+
+
+def host_packages(desc: Description) -> list[str]:
+    """The Debian packages an environment's /usr is made from."""
+    assert desc.host is not None
+    return list(dict.fromkeys([*desc.host.packages, *ALWAYS_PACKAGES]))
+
+
+def apt_packages(descs: list[Description]) -> list[str]:
+    """Every Debian package the host builds of `descs` need, without duplicates."""
+    names: list[str] = []
+    for desc in descs:
+        if desc.host is not None:
+            names += host_packages(desc)
+            if desc.version is None and desc.host.version:
+                names.append(desc.host.version)
+    return list(dict.fromkeys(names))
+
+
+def script_text(body: str, path: str, env: dict[str, str]) -> str:
+    """A job script: bash shebang, PATH and `[env]` exports, then the body without its shebang."""
+    lines = ["#!/usr/bin/bash", f"export PATH={shlex.quote(path)}"]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+    if body.startswith("#!"):
+        body = body.partition("\n")[2]
+    return "\n".join(lines) + "\n" + body
+
+
+def closure_entries(packages: list[debian.Package], files_of: Callable[[debian.Package], list[str]],
+                    diversions: dict[str, tuple[str, str]],
+                    merged: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Jail path -> host path for every path of `packages` that belongs under /usr.
+
+    `merged` names the host's top-level directories that are symlinks into /usr;
+    their files are taken from the /usr side, so that `/lib` itself is never
+    mistaken for a file of the tree.
+    """
+    entries: dict[str, str] = {}
+    for package in packages:
+        for listed in files_of(package):
+            diverted = debian.divert(listed, package.name, diversions)
+            target = debian.normalise_path(diverted)
+            if target == "/usr" or not debian.is_under(target, "/usr"):
+                continue
+            top = diverted.lstrip("/").split("/", 1)[0]
+            entries[target] = target if top in merged else diverted
+    return entries
+
+
+def manifest_data(desc: Description, version: str, layout: Layout) -> dict[str, Any]:
+    """The manifest of a host-built environment, in the field order of the format."""
+    assert desc.host is not None
+    scripts = layout.scripts(desc.id)
+    root = layout.root(desc.id)
+    test: dict[str, Any] = {
+        "main_file": {"content": desc.test.main_file.content},
+        "files": [{"name": f.name, "content": f.content} for f in desc.test.files],
+    }
+    if desc.test.expected is not None:
+        test["expected"] = desc.test.expected
+    mounts = [{"source": str(root / "usr"), "target": "/usr"}]
+    mounts += [{"source": str(root) + path.rstrip("/"), "target": path.rstrip("/")}
+               for path in desc.host.extra_paths]
+    return {
+        "sandkasten_version": sandkasten_py.__version__,
+        "name": desc.name,
+        "version": version,
+        "meta": desc.meta,
+        "default_main_file_name": desc.default_main_file_name,
+        "example": desc.example,
+        "test": test,
+        "compile_script": str(scripts / "compile.sh") if desc.compile_script is not None else None,
+        "run_script": str(scripts / "run.sh"),
+        "closure": str(scripts / "closure"),
+        "mounts": mounts,
+        "symlinks": [{"path": path, "target": target} for path, target in MERGED_USR_SYMLINKS],
+    }
+
+
+def compute_stamp(desc: Description, closure: list[debian.Package], layout: Layout,
+                  host: HostState) -> str:
+    """A hash of everything a build depends on."""
+    digest = hashlib.sha256()
+
+    def add(*parts: object) -> None:
+        digest.update(json.dumps(parts).encode() + b"\n")
+
+    add("builder", BUILDER_VERSION, sandkasten_py.__version__, str(layout.out))
+    for path in description_files(desc.directory):
+        add("file", str(path.relative_to(desc.directory)),
+            hashlib.sha256(path.read_bytes()).hexdigest())
+    for package in closure:
+        add("package", package.name, package.arch, package.version)
+    add("diversions", sorted(host.diversions.items()))
+    add("alternatives", host.alternatives)
+    add("merged", sorted(host.merged))
+    assert desc.host is not None
+    for extra in desc.host.extra_paths:
+        for path, info in _walk_stats(extra):
+            add("extra", path, info.st_mode, info.st_size, info.st_mtime_ns)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------ building
+
+
+def prepare(desc: Description, host: HostState) -> tuple[list[debian.Package], str]:
+    """The package closure and the version of an environment, or Skip."""
+    assert desc.host is not None
+    roots = host_packages(desc)
+    missing = debian.missing_packages(roots, host.installed)
+    if missing:
+        raise Skip(f"Debian packages not installed: {' '.join(missing)} "
+                   f"(apt-get install {' '.join(missing)})")
+    closure, unresolved = debian.resolve_closure(roots, host.installed)
+    if unresolved:
+        raise Skip(f"unsatisfied Debian dependencies: {'; '.join(unresolved)}")
+    if desc.version is not None:
+        version = desc.version
+    else:
+        version_package = host.installed.get(desc.host.version or "")
+        if version_package is None:
+            raise Skip(f"Debian package {desc.host.version} (which gives the version) is not installed")
+        version = debian.upstream_version(version_package.version)
+    for extra in desc.host.extra_paths:
+        if not os.path.lexists(extra):
+            raise Skip(f"extra path {extra} does not exist on this host")
+    return closure, version
+
+
+def build_environment(desc: Description, layout: Layout, host: HostState,
+                      force: bool = False) -> str | None:
+    """Build one environment; returns the line to print, or None when it was up to date."""
+    closure, version = prepare(desc, host)
+    stamp = compute_stamp(desc, closure, layout, host)
+    stamp_path = layout.stamp(desc.id)
+    if not force and _read(stamp_path) == stamp and layout.manifest(desc.id).is_file() \
+            and layout.root(desc.id).is_dir() and layout.scripts(desc.id).is_dir():
+        return None
+
+    started = time.monotonic()
+    with contextlib.suppress(FileNotFoundError):
+        stamp_path.unlink()  # a half-done rebuild must not look complete
+    for folder in (layout.out / "roots", layout.out / "scripts", layout.out / MANIFEST_DIR):
+        folder.mkdir(parents=True, exist_ok=True, mode=tree.DIR_MODE)
+
+    _build_scripts(desc, layout)
+    stats = _build_root(desc, closure, layout, host)
+    _write_file(layout.manifest(desc.id),
+                json.dumps(manifest_data(desc, version, layout), indent=2, ensure_ascii=False) + "\n")
+    _write_file(stamp_path, stamp + "\n")
+    seconds = time.monotonic() - started
+    return (f"{desc.id}: built {desc.name} {version} from {len(closure)} Debian packages "
+            f"({stats.files} files, {stats.bytes / 1e6:.1f} MB) in {seconds:.1f} s")
+
+
+def build(descs: list[Description], out: Path, force: bool = False) -> int:
+    """Build `descs` into `out`; prints one line per built or skipped environment."""
+    layout = Layout(Path(os.path.abspath(out)))
+    layout.out.mkdir(parents=True, exist_ok=True, mode=tree.DIR_MODE)
+    status = 0
+    built = False
+    with _umask(0o022), _locked(layout.out / ".hostbuild.lock"):
+        host = HostState.read()
+        for desc in descs:
+            if desc.host is None:
+                print(f"{desc.id}: skipped: no [host] section in {desc.directory}/package.toml")
+                continue
+            try:
+                line = build_environment(desc, layout, host, force)
+            except Skip as exc:
+                print(f"{desc.id}: skipped: {exc}", flush=True)
+                continue
+            except Exception as exc:  # one broken environment must not stop the others
+                print(f"{desc.id}: build failed: {exc!r}", file=sys.stderr)
+                status = 1
+                continue
+            finally:
+                _remove_leftovers(layout, desc.id)
+            if line is not None:
+                print(line, flush=True)
+                built = True
+    if built:
+        _warn_if_unreachable(layout.out)
+    return status
+
+
+def _build_scripts(desc: Description, layout: Layout) -> None:
+    assert desc.host is not None
+    final = layout.scripts(desc.id)
+    temp = _temp_sibling(final)
+    temp.mkdir(mode=tree.DIR_MODE)
+    path = desc.host.path or DEFAULT_PATH
+    scripts = {"run.sh": desc.run_script}
+    if desc.compile_script is not None:
+        scripts["compile.sh"] = desc.compile_script
+    for name, body in scripts.items():
+        _write_plain(temp / name, script_text(body, path, desc.env), 0o755)
+    # The closure names the final folder: it is mounted at that path inside jobs.
+    _write_plain(temp / "closure", f"{final}\n", 0o644)
+    _swap_in(temp, final)
+
+
+def _build_root(desc: Description, closure: list[debian.Package], layout: Layout,
+                host: HostState) -> tree.TreeStats:
+    assert desc.host is not None
+    final = layout.root(desc.id)
+    temp = _temp_sibling(final)
+    temp.mkdir(mode=tree.DIR_MODE)
+    (temp / "usr").mkdir(mode=tree.DIR_MODE)
+    entries = closure_entries(closure, host.files, host.diversions, host.merged)
+    entries.update(tree.pycache_companions(entries))
+    stats = tree.build_tree(str(temp), entries, host.alternatives)
+    for extra in desc.host.extra_paths:
+        tree.copy_host_path(extra, str(temp) + extra.rstrip("/"))
+    _swap_in(temp, final)
+    return stats
+
+
+def _temp_sibling(final: Path) -> Path:
+    return final.with_name(f".{final.name}.tmp-{os.getpid()}")
+
+
+def _swap_in(temp: Path, final: Path) -> None:
+    # rename() cannot replace a non-empty directory, so an existing tree is
+    # exchanged with the new one in one step and then removed. Jobs that
+    # already mounted the old tree keep it; it only loses its name.
+    if not os.path.lexists(final):
+        os.rename(temp, final)
+        return
+    if not _exchange(temp, final):
+        # Without renameat2 there is a short moment without `final`.
+        aside = temp.with_name(temp.name + ".old")
+        os.rename(final, aside)
+        os.rename(temp, final)
+        temp = aside
+    shutil.rmtree(temp)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Atomically swap two paths (renameat2 RENAME_EXCHANGE); False if unsupported."""
+    renameat2 = getattr(_LIBC, "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL):
+        return False
+    raise OSError(err, os.strerror(err), str(first), None, str(second))
+
+
+def _remove_leftovers(layout: Layout, env_id: str) -> None:
+    # Left by an interrupted build; the lock makes sure no other build owns them.
+    for parent in (layout.out / "roots", layout.out / "scripts"):
+        for leftover in glob.glob(str(parent / f".{glob.escape(env_id)}.tmp-*")):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _write_plain(path: Path, text: str, mode: int) -> None:
+    path.write_text(text, encoding="utf-8")
+    os.chmod(path, mode)
+
+
+def _write_file(path: Path, text: str) -> None:
+    # The temporary file lives one level up: the daemon takes every entry of
+    # the manifest folder for an environment.
+    temp = path.parent.parent / f".{path.name}.tmp-{os.getpid()}"
+    _write_plain(temp, text, 0o644)
+    os.replace(temp, path)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def _walk_stats(path: str) -> Iterator[tuple[str, os.stat_result]]:
+    yield path, os.lstat(path)
+    if os.path.isdir(path) and not os.path.islink(path):
+        for directory, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(dirs + files):
+                full = os.path.join(directory, name)
+                yield full, os.lstat(full)
+
+
+def _warn_if_unreachable(out: Path) -> None:
+    # nsjail mounts as root but checks that the job's user can reach the
+    # source; a folder without o+x on the way (like /root) breaks every job.
+    for folder in [out, *out.parents]:
+        mode = os.stat(folder).st_mode
+        if not mode & stat.S_IXOTH:
+            print(f"warning: {folder} is not searchable by other users (mode "
+                  f"{stat.S_IMODE(mode):04o}); jobs cannot mount anything under {out}",
+                  file=sys.stderr)
+            return
+
+
+@contextlib.contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as handle:
+        os.chmod(path, 0o644)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def parse_args(argv: list[str] | None, prog: str = "sandkasten host-build") -> argparse.Namespace:
+    """The command line of the host builder."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Build environments from nix/packages descriptions using the host's "
+                    "Debian packages, and write manifests the daemon reads.")
+    parser.add_argument("ids", nargs="*", help="environments to build (default: all)")
+    parser.add_argument("--packages-dir", type=Path, default=Path("nix/packages"),
+                        help="folder of environment descriptions (default: nix/packages)")
+    parser.add_argument("--out", type=Path, default=Path("pkgs"),
+                        help="output folder (default: pkgs); manifests go to "
+                             "<out>/share/sandkasten/packages")
+    parser.add_argument("--print-apt-packages", action="store_true",
+                        help="print the Debian packages the environments need, on one line, and exit")
+    parser.add_argument("--force", action="store_true",
+                        help="rebuild even when nothing changed")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, prog: str = "sandkasten host-build") -> int:
+    """Entry point of the host builder; returns the exit status."""
+    args = parse_args(argv, prog)
+    try:
+        descs = load_all(args.packages_dir, args.ids)
+    except (DescriptionError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.print_apt_packages:
+        print(" ".join(apt_packages(descs)))
+        return 0
+    return build(descs, args.out, args.force)
