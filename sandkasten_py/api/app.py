@@ -36,25 +36,26 @@ def create_app(config: Config) -> Starlette:
     store = ProgramStore(config.programs_dir, config.jobs_dir)
     cgroups = setup_cgroups(config.cgroup_root, config.cgroup_parent) if config.use_cgroup else None
     runner = NsjailRunner(config.nsjail_path or "nsjail", cgroups)
+    metrics = Metrics(envs)
     state = AppState(
         config=config,
         environments=envs,
-        programs=ProgramService(config, envs, store, runner),
-        metrics=Metrics(envs),
+        programs=ProgramService(config, envs, store, runner, observer=metrics),
+        metrics=metrics,
     )
     openapi = openapi_document(OPERATIONS, config.server)
 
     async def openapi_json(_: Request) -> Response:
         return JSONResponse(openapi)
 
-    async def metrics(_: Request) -> Response:
-        return Response(state.metrics.exposition(), media_type=Metrics.CONTENT_TYPE)
+    async def metrics_text(_: Request) -> Response:
+        return Response(metrics.exposition(), media_type=Metrics.CONTENT_TYPE)
 
     routes: list[BaseRoute] = [route(operation) for operation in OPERATIONS]
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     routes += docs_routes(openapi_url="/openapi.json", title="Sandkasten")
     if config.enable_metrics:
-        routes.append(Route("/metrics", metrics, methods=["GET"]))
+        routes.append(Route("/metrics", metrics_text, methods=["GET"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

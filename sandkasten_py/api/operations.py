@@ -53,7 +53,9 @@ class Operation:
 
 def route(operation: Operation) -> Route:
     """The Starlette route of an operation."""
-    decoder = msgspec.json.Decoder(operation.request) if operation.request is not None else None
+    decoder: msgspec.json.Decoder[Any] | None = (
+        msgspec.json.Decoder(operation.request) if operation.request is not None else None
+    )
 
     async def endpoint(request: Request) -> Response:
         try:

@@ -200,8 +200,8 @@ def compute_stamp(desc: Description, closure: list[debian.Package], layout: Layo
     add("merged", sorted(host.merged))
     assert desc.host is not None
     for extra in desc.host.extra_paths:
-        for path, info in _walk_stats(extra):
-            add("extra", path, info.st_mode, info.st_size, info.st_mtime_ns)
+        for extra_file, info in _walk_stats(extra):
+            add("extra", extra_file, info.st_mode, info.st_size, info.st_mtime_ns)
     return digest.hexdigest()
 
 

@@ -10,10 +10,9 @@ from sandkasten_py.environments import Environment
 from sandkasten_py.programs.checks import resolve_limits
 from sandkasten_py.programs.errors import CompileError, CompileLimitsExceeded, InvalidFileNames
 from sandkasten_py.programs.ids import program_id
-from sandkasten_py.programs.jobs import run_step
+from sandkasten_py.programs.jobs import Steps
 from sandkasten_py.programs.locks import KeyedRWLock, Lease, Mode
-from sandkasten_py.programs.store import ProgramStore, StoredProgram
-from sandkasten_py.sandbox import NsjailRunner
+from sandkasten_py.programs.store import StoredProgram
 from sandkasten_py.schemas import BuildRequest, File, Limits, RunResult
 
 
@@ -30,9 +29,8 @@ async def build_program(
     environment: Environment,
     request: BuildRequest,
     *,
-    store: ProgramStore,
+    steps: Steps,
     locks: KeyedRWLock,
-    runner: NsjailRunner,
     max_limits: Limits,
 ) -> Built:
     """Return the built program for `request`, building it if needed. The caller releases the lease.
@@ -41,13 +39,14 @@ async def build_program(
     others wait and then read its result. A failed build leaves nothing behind, so compile
     errors are never cached. Compile limits are checked only when a build is actually needed.
     """
+    store = steps.store
     pid = program_id(environment, request)
     lease = await locks.write_unless(pid, lambda: store.is_built(pid))
     try:
         if lease.mode is Mode.READ:
             return Built(program_id=pid, cached=True, compile_result=store.compile_result(pid), lease=lease)
         try:
-            compile_result = await _build(pid, environment, request, store, runner, max_limits)
+            compile_result = await _build(pid, environment, request, steps, max_limits)
         except BaseException:
             store.remove(str(pid))
             raise
@@ -62,8 +61,7 @@ async def _build(
     pid: uuid.UUID,
     environment: Environment,
     request: BuildRequest,
-    store: ProgramStore,
-    runner: NsjailRunner,
+    steps: Steps,
     max_limits: Limits,
 ) -> RunResult | None:
     limits = resolve_limits(request.compile_limits, max_limits)
@@ -76,6 +74,7 @@ async def _build(
     if any(f.name == main_file.name for f in files):
         raise InvalidFileNames()
     compiles = manifest.compile_script is not None
+    store = steps.store
     store.create(pid, StoredProgram(
         environment=environment.id,
         run_script=manifest.run_script,
@@ -87,8 +86,8 @@ async def _build(
         store.add_sources(pid, [(f.name, f.content.encode()) for f in (main_file, *files)])
         store.finish(pid, None)
         return None
-    result = await run_step(
-        runner, store,
+    result = await steps.run(
+        environment=environment.id,
         argv=(manifest.compile_script, main_file.name, *(f.name for f in files)),
         box_files=[main_file, *files],
         program_dir=store.files_path(pid),

@@ -2,39 +2,63 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import contextlib
+from typing import ContextManager, Protocol
+
 from sandkasten_py.programs.store import ProgramStore
 from sandkasten_py.sandbox import JobOutcome, JobSpec, Mount, NsjailRunner, Symlink
 from sandkasten_py.schemas import EnvVar, File, Limits, ResourceUsage, RunResult
 
 
-async def run_step(
-    runner: NsjailRunner,
-    store: ProgramStore,
-    *,
-    argv: tuple[str, ...],
-    box_files: list[File],
-    program_dir: str,
-    compiling: bool,
-    mounts: tuple[Mount, ...],
-    symlinks: tuple[Symlink, ...],
-    env_vars: list[EnvVar],
-    stdin: str | None,
-    limits: Limits,
-) -> RunResult:
-    """Run one step in a fresh job directory holding `box_files`."""
-    async with store.job_dir([(f.name, f.content.encode()) for f in box_files]) as box:
-        outcome = await runner.run(JobSpec(
-            argv=argv,
-            box_dir=box,
-            program_dir=program_dir,
-            program_writable=compiling,
-            mounts=mounts,
-            symlinks=symlinks,
-            env=tuple((v.name, v.value) for v in env_vars),
-            stdin=(stdin or "").encode(),
-            limits=limits,
-        ))
-    return to_run_result(outcome, limits)
+class JobObserver(Protocol):
+    """Told about every job (the metrics subscribe to this)."""
+
+    def track_job(self, step: str, environment: str) -> ContextManager[None]:
+        """A context around one job; `step` is "compile" or "run"."""
+        ...
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Runs compile and run steps: the sandbox, the job directories and who watches the jobs."""
+
+    runner: NsjailRunner
+    store: ProgramStore
+    observer: JobObserver | None = None
+
+    async def run(
+        self,
+        *,
+        environment: str,
+        argv: tuple[str, ...],
+        box_files: list[File],
+        program_dir: str,
+        compiling: bool,
+        mounts: tuple[Mount, ...],
+        symlinks: tuple[Symlink, ...],
+        env_vars: list[EnvVar],
+        stdin: str | None,
+        limits: Limits,
+    ) -> RunResult:
+        """Run one step in a fresh job directory holding `box_files`."""
+        step = "compile" if compiling else "run"
+        tracking = self.observer.track_job(step, environment) if self.observer else contextlib.nullcontext()
+        async with self.store.job_dir([(f.name, f.content.encode()) for f in box_files]) as box:
+            with tracking:
+                outcome = await self.runner.run(JobSpec(
+                    argv=argv,
+                    box_dir=box,
+                    program_dir=program_dir,
+                    program_writable=compiling,
+                    mounts=mounts,
+                    symlinks=symlinks,
+                    env=tuple((v.name, v.value) for v in env_vars),
+                    stdin=(stdin or "").encode(),
+                    limits=limits,
+                ))
+        return to_run_result(outcome, limits)
 
 
 def to_run_result(outcome: JobOutcome, limits: Limits) -> RunResult:

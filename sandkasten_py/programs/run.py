@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 
 from sandkasten_py.programs.errors import ProgramNotFound
-from sandkasten_py.programs.jobs import run_step
+from sandkasten_py.programs.jobs import Steps
 from sandkasten_py.programs.locks import Lease, Mode
-from sandkasten_py.programs.store import ProgramStore
-from sandkasten_py.sandbox import NsjailRunner
 from sandkasten_py.schemas import Limits, RunRequest, RunResult
 
 
@@ -18,21 +16,20 @@ async def run_program(
     request: RunRequest,
     limits: Limits,
     *,
-    store: ProgramStore,
-    runner: NsjailRunner,
+    steps: Steps,
 ) -> RunResult:
     """Run a program; `lease` (a read lease on the program) proves it cannot be pruned meanwhile."""
     if lease.mode is not Mode.READ or lease.key != program_id:
         raise RuntimeError("run_program needs a read lease on the program")
-    program = store.load(program_id)
+    program = steps.store.load(program_id)
     if program is None:
         raise ProgramNotFound()
-    store.touch(program_id)
-    return await run_step(
-        runner, store,
+    steps.store.touch(program_id)
+    return await steps.run(
+        environment=program.environment,
         argv=(program.run_script, program.main_file, *(request.args or ())),
         box_files=request.files or [],
-        program_dir=store.files_path(program_id),
+        program_dir=steps.store.files_path(program_id),
         compiling=False,
         mounts=program.mounts,
         symlinks=program.symlinks,

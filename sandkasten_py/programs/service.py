@@ -17,6 +17,7 @@ from sandkasten_py.environments import Environment
 from sandkasten_py.programs.build import Built, build_program
 from sandkasten_py.programs.checks import check_env_vars, check_file_names, resolve_limits
 from sandkasten_py.programs.errors import EnvironmentNotFound, RunLimitsExceeded
+from sandkasten_py.programs.jobs import JobObserver, Steps
 from sandkasten_py.programs.locks import KeyedRWLock
 from sandkasten_py.programs.run import run_program
 from sandkasten_py.programs.slots import JobSlots
@@ -34,11 +35,11 @@ class ProgramService:
     """Builds and runs programs; owns the job slots and the per-program locks."""
 
     def __init__(self, config: Config, environments: dict[str, Environment], store: ProgramStore,
-                 runner: NsjailRunner) -> None:
+                 runner: NsjailRunner, observer: JobObserver | None = None) -> None:
         self.config = config
         self.environments = environments
         self.store = store
-        self.runner = runner
+        self.steps = Steps(runner, store, observer)
         self.locks = KeyedRWLock()
         self.slots = JobSlots(config.max_concurrent_jobs)
         self._benchmarks: dict[str, tuple[BaseResourceUsage, float]] = {}
@@ -63,7 +64,7 @@ class ProgramService:
             built = await self._build(request.build)
             try:
                 result = await run_program(built.program_id, built.lease, run, self._run_limits(run),
-                                           store=self.store, runner=self.runner)
+                                           steps=self.steps)
             finally:
                 built.lease.release()
         return BuildRunResult(program_id=str(built.program_id), ttl=self.config.program_ttl,
@@ -78,7 +79,7 @@ class ProgramService:
             try:
                 limits = self._run_limits(request)
                 return await run_program(program_id, lease, request, limits,
-                                         store=self.store, runner=self.runner)
+                                         steps=self.steps)
             finally:
                 lease.release()
 
@@ -90,9 +91,8 @@ class ProgramService:
             raise EnvironmentNotFound() from None
 
     async def _build(self, request: BuildRequest) -> Built:
-        return await build_program(self.environment(request.environment), request, store=self.store,
-                                   locks=self.locks, runner=self.runner,
-                                   max_limits=self.config.compile_limits)
+        return await build_program(self.environment(request.environment), request, steps=self.steps,
+                                   locks=self.locks, max_limits=self.config.compile_limits)
 
     def _run_limits(self, request: RunRequest) -> Limits:
         limits = resolve_limits(request.run_limits, self.config.run_limits)
@@ -121,7 +121,7 @@ class ProgramService:
             limits = self._run_limits(RunRequest())
             results = [
                 await run_program(built.program_id, built.lease, RunRequest(), limits,
-                                  store=self.store, runner=self.runner)
+                                  steps=self.steps)
                 for _ in range(self.config.base_resource_usage_runs)
             ]
         finally:

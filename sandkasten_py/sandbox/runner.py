@@ -23,6 +23,7 @@ import asyncio
 import errno
 import logging
 import os
+import resource
 import signal
 import time
 import uuid
@@ -138,7 +139,7 @@ class _Job:
             self._spawn(fds)
             exited = self.loop.create_future()
             pidfd = os.pidfd_open(self.pid)
-            self.loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+            self.loop.add_reader(pidfd, _resolve, exited)
             streams = [
                 _Stream(fds.stdout_r, limits.stdout_max_size, lambda: self.kill("stdout_max_size")),
                 _Stream(fds.stderr_r, limits.stderr_max_size, lambda: self.kill("stderr_max_size")),
@@ -269,7 +270,7 @@ class _Job:
         self.cgroup.kill_all()  # nothing may outlive the job
         return stats
 
-    def _outcome(self, wait_status: int, rusage: os.struct_rusage, stats: CgroupStats | None,
+    def _outcome(self, wait_status: int, rusage: resource.struct_rusage, stats: CgroupStats | None,
                  wall_ms: int, stdout: bytes, stderr: bytes, nsjail_log: bytes) -> JobOutcome:
         exit_code = os.waitstatus_to_exitcode(wait_status)
         if exit_code < 0:  # nsjail itself was killed by a signal
@@ -299,6 +300,11 @@ class _Job:
             cpu_time_ms=cpu_ms,
             exceeded=tuple(name for name in LIMIT_ORDER if name in exceeded),
         )
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 LIMIT_ORDER = ("time", "memory", "filesize", "processes", "stdout_max_size", "stderr_max_size")
