@@ -35,6 +35,7 @@ def serve() -> int:
     from sandkasten_py.api.app import create_app
     from sandkasten_py.config import ConfigError, load_config
     from sandkasten_py.environments import ManifestError
+    from sandkasten_py.programs import StoreError
     from sandkasten_py.sandbox import CgroupError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -43,7 +44,7 @@ def serve() -> int:
     try:
         config = load_config()
         app = create_app(config)
-    except (ConfigError, ManifestError, CgroupError) as e:
+    except (ConfigError, ManifestError, CgroupError, StoreError) as e:
         print(f"sandkasten: {e}", file=sys.stderr)
         return 2
     server = HypercornConfig()

@@ -29,11 +29,13 @@ OPERATIONS: list[Operation] = [*configuration.OPERATIONS, *environments.OPERATIO
 
 
 def create_app(config: Config) -> Starlette:
-    """Build the daemon's ASGI app: load environments, set up cgroups; directories come at startup."""
+    """Build the daemon's ASGI app: load environments, prepare directories and cgroups."""
     log.info("Loading environments from %s", ", ".join(config.environments_path))
     envs = load_environments(config.environments_path)
     log.info("Loaded %d environments: %s", len(envs), ", ".join(sorted(envs)) or "none")
     store = ProgramStore(config.programs_dir, config.jobs_dir)
+    log.info("Preparing %s and %s", config.programs_dir, config.jobs_dir)
+    store.prepare()
     cgroups = setup_cgroups(config.cgroup_root, config.cgroup_parent) if config.use_cgroup else None
     runner = NsjailRunner(config.nsjail_path or "nsjail", cgroups)
     metrics = Metrics(envs)
@@ -59,8 +61,6 @@ def create_app(config: Config) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        log.info("Preparing %s and %s", config.programs_dir, config.jobs_dir)
-        store.prepare()
         pruner = Pruner(store, state.programs.locks, config.program_ttl)
         prune_loop = asyncio.create_task(pruner.run_forever(config.prune_programs_interval))
         try:

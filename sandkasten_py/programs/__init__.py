@@ -9,10 +9,10 @@ from sandkasten_py.programs.errors import (
 )
 from sandkasten_py.programs.prune import Pruner
 from sandkasten_py.programs.service import ProgramService
-from sandkasten_py.programs.store import ProgramStore
+from sandkasten_py.programs.store import ProgramStore, StoreError
 
 __all__ = [
     "CompileError", "CompileLimitsExceeded", "EnvironmentNotFound", "InvalidEnvVars",
     "InvalidFileNames", "LimitsExceeded", "ProgramError", "ProgramNotFound", "ProgramService",
-    "ProgramStore", "Pruner", "RunLimitsExceeded",
+    "ProgramStore", "Pruner", "RunLimitsExceeded", "StoreError",
 ]

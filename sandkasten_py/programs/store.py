@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -35,6 +36,24 @@ LAST_RUN = "last_run"
 PROGRAM = "program.json"
 COMPILE_RESULT = "compile_result"
 FILES = "files"
+
+
+class StoreError(Exception):
+    """The programs or jobs directory cannot be used."""
+
+
+def _check_traversable(directory: str) -> None:
+    # nsjail bind-mounts job and program directories as the job's outside uid (65534), which
+    # must be able to traverse every ancestor, or every job fails with a bare mount error.
+    path = os.path.abspath(directory)
+    while True:
+        mode = os.stat(path).st_mode
+        if not mode & stat.S_IXOTH:
+            raise StoreError(f"{directory}: jobs (uid {NOBODY}) cannot traverse {path} "
+                             f"(mode {stat.filemode(mode)}); run `chmod o+x {path}`")
+        if path == "/":
+            return
+        path = os.path.dirname(path)
 
 
 class StoredProgram(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,8 +78,9 @@ class ProgramStore:
         for directory in (self.programs_dir, self.jobs_dir):
             os.makedirs(directory, mode=0o711, exist_ok=True)
             if not os.path.isdir(directory) or os.path.islink(directory):
-                raise NotADirectoryError(directory)
-            os.chmod(directory, 0o711)  # jobs' uid must traverse them to reach their mounts
+                raise StoreError(f"{directory} is not a directory")
+            os.chmod(directory, 0o711)
+            _check_traversable(directory)
         safefs.clear_directory(self.jobs_dir)
 
     def path(self, program_id: uuid.UUID) -> str:
