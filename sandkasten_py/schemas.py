@@ -27,7 +27,9 @@ from msgspec import Meta
 
 U64_MAX = 2**64 - 1
 
-U64 = Annotated[int, Meta(ge=0)]  # msgspec rejects integers above 2**64 - 1 itself
+# msgspec cannot express `le=2**64 - 1` (it stops at int64), so request structs check it in
+# __post_init__ and the config checks its own limits.
+U64 = Annotated[int, Meta(ge=0)]
 PositiveU64 = Annotated[int, Meta(ge=1)]
 
 FILE_NAME_PATTERN = r"^[a-zA-Z0-9._-]{1,32}$"

@@ -90,14 +90,15 @@ class JobCgroup:
         pids = str(processes + NSJAIL_PROCESSES)
         if self.version == 1:
             self._write("memory", "memory.limit_in_bytes", str(memory_bytes))
-            try:  # absent when the kernel accounts no swap; there is none to limit then
+            # Absent when the kernel accounts no swap; there is none to limit then. (Opening a
+            # missing cgroup file for writing fails with EACCES, not ENOENT, so look first.)
+            if self._file("memory", "memory.memsw.limit_in_bytes").exists():
                 self._write("memory", "memory.memsw.limit_in_bytes", str(memory_bytes))
-            except FileNotFoundError:
-                pass
             self._write("pids", "pids.max", pids)
         else:
             self._write("memory", "memory.max", str(memory_bytes))
-            self._write("memory", "memory.swap.max", "0")
+            if self._file("memory", "memory.swap.max").exists():
+                self._write("memory", "memory.swap.max", "0")
             self._write("pids", "pids.max", pids)
 
     def enter(self, pid: int) -> None:
