@@ -74,5 +74,6 @@ def create_app(config: Config) -> Starlette:
                 cgroups.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.router.redirect_slashes = False  # paths are taken as given, as in Sandkasten
     app.state.sandkasten = state
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sandkasten_py.sandbox.job import JobSpec
+from sandkasten_py.sandbox.seccomp import POLICY
 
 MB = 1_000_000  # limits are in decimal megabytes, as in Sandkasten
 
@@ -47,6 +48,7 @@ def nsjail_argv(nsjail: str, spec: JobSpec, *, use_cgroup: bool) -> list[str]:
         "--rlimit_fsize", str(limits.filesize),        # MB (nsjail: MiB)
         "--rlimit_nofile", str(limits.file_descriptors),
         "--rlimit_core", "0",
+        "--seccomp_string", POLICY,
     ]
     if use_cgroup:
         argv += ["--rlimit_as", "max", "--rlimit_nproc", "max"]

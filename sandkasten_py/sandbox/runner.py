@@ -189,6 +189,9 @@ class _Job:
                     (os.POSIX_SPAWN_DUP2, fds.log_w, LOG_FD),
                 ],
                 setsid=True,
+                # Python ignores SIGPIPE and SIGXFSZ; a job must get the default actions (a
+                # write past the file size limit kills it with SIGXFSZ, as Sandkasten reports).
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
             )
         except OSError as e:
             raise SandboxError(f"cannot start nsjail: {e}") from e
@@ -207,12 +210,15 @@ class _Job:
         """Write stdin without blocking; returns a function that stops writing."""
         data = memoryview(self.spec.stdin)
         fd = fds.stdin_w
+        writing = False
 
         def stop() -> None:
-            try:
+            # Runs at most once with effect: after close, the fd number may belong to a socket
+            # or another job's pipe, whose writer must not be removed.
+            nonlocal writing
+            if writing:
+                writing = False
                 self.loop.remove_writer(fd)
-            except (ValueError, OSError):
-                pass
             fds.close_stdin()
 
         def on_writable() -> None:
@@ -230,6 +236,7 @@ class _Job:
 
         if data:
             self.loop.add_writer(fd, on_writable)
+            writing = True
         else:
             stop()
         return stop

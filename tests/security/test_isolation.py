@@ -1,0 +1,551 @@
+"""What a job can see and touch, and what is left of it afterwards.
+
+A job must not see the host's secrets, the daemon's files and environment, or other jobs; it runs
+as the real outside uid 65534 without capabilities, on read-only mounts except /tmp (and /program
+while compiling); nothing of it outlives its response (processes, cgroups); and its stdin and
+output are carried in full and promptly. All through the real daemon over HTTP.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from sandkasten_py.hostbuild.description import load_description
+
+pytestmark = pytest.mark.sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+MB = 1_000_000
+NOBODY = 65534
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_CONTROLLERS = ("memory", "pids", "cpuacct")
+JOB_CGROUP_PARENT = CGROUP_ROOT / "memory" / "sandkasten"
+# Variables bash itself puts into the environment of what it execs (the run scripts are bash).
+SHELL_VARIABLES = {"PWD", "SHLVL", "_", "OLDPWD"}
+DAEMON_VARIABLES = ("CONFIG_PATH", "HOST", "PORT", "PROGRAMS_DIR", "JOBS_DIR", "ENVIRONMENTS_PATH",
+                    "ENABLE_METRICS", "RUN_LIMITS__TIME", "RUN_LIMITS__STDOUT_MAX_SIZE", "CGROUP_PARENT")
+POLL_DEADLINE_S = 10
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def run(daemon: Any, environment: str, code: str, session: requests.Session | None = None,
+        **run_: Any) -> dict[str, Any]:
+    """POST /run and return the run result (the build must succeed); over `session` if given."""
+    body = {"build": {"environment": environment, "main_file": {"content": code}}, "run": run_}
+    if session is None:
+        response = daemon.post("/run", json=body)
+    else:
+        response = session.post(daemon.url + "/run", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()["run"]
+    return result
+
+
+def json_stdout(result: dict[str, Any]) -> Any:
+    assert result["status"] == 0, result
+    return json.loads(result["stdout"])
+
+
+def host_processes_with(marker: str) -> list[int]:
+    """Pids of host processes whose command line contains `marker`."""
+    found = []
+    needle = marker.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def host_process_with_argv0(marker: str, still_running: Callable[[], bool]) -> int:
+    """Poll the host's /proc until a process whose argv[0] is `marker` shows up; return its pid."""
+    deadline = time.monotonic() + POLL_DEADLINE_S
+    needle = marker.encode()
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if argv0 == needle:
+                return int(entry.name)
+        assert still_running(), "the job ended before its process was seen on the host"
+        time.sleep(0.01)  # poll interval, not a wait for a fixed time
+    raise AssertionError(f"no host process with argv[0] {marker!r} within {POLL_DEADLINE_S} s")
+
+
+def status_field(pid: int, name: str) -> list[str]:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key == name:
+            return value.split()
+    raise AssertionError(f"no {name} in /proc/{pid}/status")
+
+
+def job_cgroup_dirs(pid: int) -> dict[str, Path]:
+    """The v1 cgroup directories (memory, pids, cpuacct) of a host process."""
+    dirs = {}
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(","):
+            if controller in CGROUP_CONTROLLERS:
+                dirs[controller] = CGROUP_ROOT / controllers / path.lstrip("/")
+    return dirs
+
+
+# ------------------------------------------------------------------------------------ host files
+
+
+def test_cannot_read_etc_shadow(daemon: Any) -> None:
+    code = """
+import json
+try:
+    open("/etc/shadow").read()
+    print(json.dumps("read"))
+except OSError as e:
+    print(json.dumps(e.errno))
+"""
+    out = json_stdout(run(daemon, "python", code, run_limits={"time": 5}))
+    assert out in (errno.ENOENT, errno.EACCES), out
+
+
+def test_cannot_see_root_home(daemon: Any) -> None:
+    code = """
+import json, os
+try:
+    print(json.dumps(os.listdir("/root")))
+except OSError as e:
+    print(json.dumps(e.errno))
+"""
+    out = json_stdout(run(daemon, "python", code, run_limits={"time": 5}))
+    assert out in (errno.ENOENT, errno.EACCES), out
+
+
+def test_cannot_see_the_daemons_files(daemon: Any) -> None:
+    paths = [str(daemon.programs_dir), str(daemon.jobs_dir), str(daemon.log_path),
+             str(ROOT / "config.toml"), str(ROOT / "sandkasten_py"), "/sys/fs/cgroup", "/etc/hostname"]
+    assert Path(paths[0]).is_dir() and Path(paths[1]).is_dir()  # they exist on the host
+    code = f"import json, os\nprint(json.dumps([p for p in {paths!r} if os.path.lexists(p)]))\n"
+    assert json_stdout(run(daemon, "python", code, run_limits={"time": 5})) == []
+
+
+def test_etc_passwd_is_empty(daemon: Any) -> None:
+    code = "import json\nprint(json.dumps(open('/etc/passwd').read()))\n"
+    assert json_stdout(run(daemon, "python", code, run_limits={"time": 5})) == ""
+
+
+def test_no_leaked_file_descriptors(daemon: Any) -> None:
+    """Only stdin, stdout and stderr are open in the job (no gate, log or daemon descriptors)."""
+    code = """
+import json, os
+open_fds = []
+for fd in range(1024):
+    try:
+        os.fstat(fd)
+        open_fds.append(fd)
+    except OSError:
+        pass
+print(json.dumps(open_fds))
+"""
+    assert json_stdout(run(daemon, "python", code, run_limits={"time": 5})) == [0, 1, 2]
+
+
+# ------------------------------------------------------------------------------------ environment
+
+
+def test_environment_has_only_the_requested_variables(daemon: Any) -> None:
+    code = """
+import json, os
+with open("/proc/1/environ", "rb") as f:
+    pid1 = dict(item.split("=", 1) for item in f.read().decode().split("\\0") if item)
+print(json.dumps({"environ": dict(os.environ), "pid1": pid1}))
+"""
+    requested = {"FOO": "bar", "SANDKASTEN_TEST_VALUE": "a value with spaces"}
+    result = run(daemon, "python", code, run_limits={"time": 5},
+                 env_vars=[{"name": k, "value": v} for k, v in requested.items()])
+    out = json_stdout(result)
+    environment_env = load_description(ROOT / "nix" / "packages" / "python").env
+    allowed = set(requested) | {"PATH"} | set(environment_env) | SHELL_VARIABLES
+    daemon_environ = dict(
+        item.split(b"=", 1) for item in Path(f"/proc/{daemon.process.pid}/environ").read_bytes().split(b"\0")
+        if b"=" in item)
+    for view in ("environ", "pid1"):
+        env = out[view]
+        assert set(env) <= allowed, f"{view}: unexpected variables {sorted(set(env) - allowed)}"
+        assert {k: env.get(k) for k in requested} == requested, view
+        assert "PATH" in env, view
+        assert not set(env) & set(DAEMON_VARIABLES), f"{view}: daemon variables leaked"
+        for key, value in env.items():
+            if key not in requested:
+                assert daemon_environ.get(key.encode()) != value.encode(), \
+                    f"{view}: the daemon's {key} leaked into the job"
+
+
+# ------------------------------------------------------------------------------------ identity
+
+
+def test_runs_as_nobody(daemon: Any) -> None:
+    code = """
+import json, os
+print(json.dumps([os.getuid(), os.geteuid(), os.getgid(), os.getegid(), os.getgroups()]))
+"""
+    uid, euid, gid, egid, groups = json_stdout(run(daemon, "python", code, run_limits={"time": 5}))
+    assert (uid, euid, gid, egid) == (NOBODY,) * 4
+    assert groups in ([], [NOBODY])
+
+
+def test_no_capabilities_and_no_new_privs(daemon: Any) -> None:
+    code = """
+import json
+fields = {}
+for line in open("/proc/self/status"):
+    key, _, value = line.partition(":")
+    fields[key] = value.strip()
+print(json.dumps({k: fields[k] for k in ("CapInh", "CapPrm", "CapEff", "CapAmb", "NoNewPrivs")}))
+"""
+    out = json_stdout(run(daemon, "python", code, run_limits={"time": 5}))
+    assert {k: int(v, 16) for k, v in out.items() if k.startswith("Cap")} == \
+        {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapAmb": 0}, out
+    assert out["NoNewPrivs"] == "1", out
+
+
+def test_hostname_is_box(daemon: Any) -> None:
+    code = "import json, socket\nprint(json.dumps([socket.gethostname(), open('/proc/sys/kernel/hostname').read().strip()]))\n"
+    assert json_stdout(run(daemon, "python", code, run_limits={"time": 5})) == ["box", "box"]
+
+
+def test_pid_1_is_the_jobs_own_process(daemon: Any) -> None:
+    code = """
+import json, os
+print(json.dumps({
+    "pid": os.getpid(),
+    "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    "cmdline": open("/proc/1/cmdline").read().split("\\0"),
+}))
+"""
+    out = json_stdout(run(daemon, "python", code, run_limits={"time": 5}))
+    assert out["pid"] == 1
+    assert out["pids"] == [1]
+    assert "/program/code.py" in out["cmdline"], out
+
+
+def test_jobs_cannot_see_each_other(daemon: Any) -> None:
+    """While one job sleeps, another sees only its own processes. On the host the sleeping job
+    runs as the real uid/gid 65534 in a job cgroup of the daemon, and both are gone afterwards.
+
+    The second request goes over a connection opened before the first job started (see
+    test_another_request_during_a_job_does_not_break_it for what a new connection does)."""
+    marker = f"isolation-marker-{uuid.uuid4()}"
+    sleeper = f"exec -a {marker} sleep 1000\n"
+    looker = f"""
+import json, os
+seen = []
+for p in os.listdir("/proc"):
+    if p.isdigit():
+        try:
+            if {marker!r}.encode() in open(f"/proc/{{p}}/cmdline", "rb").read():
+                seen.append(int(p))
+        except OSError:
+            pass
+print(json.dumps({{"seen": seen, "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+                  "pid1": open("/proc/1/cmdline").read().split("\\0")}}))
+"""
+    with requests.Session() as session, ThreadPoolExecutor(max_workers=1) as pool:
+        assert session.get(daemon.url + "/config", timeout=10).status_code == 200
+        sleeping = pool.submit(run, daemon, "bash", sleeper, run_limits={"time": 3, "memory": 64})
+        pid = host_process_with_argv0(marker, lambda: not sleeping.done())
+        uids, gids = status_field(pid, "Uid"), status_field(pid, "Gid")
+        cgroups = job_cgroup_dirs(pid)
+        limit = (cgroups["memory"] / "memory.limit_in_bytes").read_text().strip()
+        other = json_stdout(run(daemon, "python", looker, session=session, run_limits={"time": 5}))
+        assert not sleeping.done(), "the sleeping job ended before the other job looked"
+        sleeper_result = sleeping.result()
+
+    assert other["seen"] == [], other
+    assert other["pids"] == [1], other
+    assert "/program/code.py" in other["pid1"], other
+    assert uids == [str(NOBODY)] * 4, f"outside uid of the job: {uids}"
+    assert gids == [str(NOBODY)] * 4, f"outside gid of the job: {gids}"
+    assert set(cgroups) == set(CGROUP_CONTROLLERS), cgroups
+    assert JOB_CGROUP_PARENT in cgroups["memory"].parents, cgroups
+    assert limit == str(64 * MB)
+    assert sleeper_result["status"] == 137 and sleeper_result["exceeded"] == ["time"], sleeper_result
+    assert host_processes_with(marker) == [], "the job's process outlived its response"
+    left = [str(d) for d in cgroups.values() if d.exists()]
+    assert left == [], f"job cgroups left behind: {left}"
+
+
+def test_another_request_during_a_job_does_not_break_it(daemon: Any) -> None:
+    """A job's response must not depend on other HTTP requests arriving while it runs.
+
+    (Found: the job's stdin pipe is closed early and later "stopped" again with
+    loop.remove_writer(fd) on the same fd number, which by then belongs to the new connection's
+    socket: RuntimeError "File descriptor N is used by transport" -> 500 for the running job.)"""
+    marker = f"concurrent-marker-{uuid.uuid4()}"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sleeping = pool.submit(daemon.post, "/run", json={
+            "build": {"environment": "bash", "main_file": {"content": f"exec -a {marker} sleep 1000\n"}},
+            "run": {"run_limits": {"time": 2}},
+        })
+        host_process_with_argv0(marker, lambda: not sleeping.done())
+        assert daemon.get("/config").status_code == 200  # a new connection while the job runs
+        other = run(daemon, "python", "print('other')", run_limits={"time": 5})
+        response = sleeping.result()
+    assert other["stdout"] == "other\n"
+    assert response.status_code == 200, response.text
+    assert response.json()["run"]["exceeded"] == ["time"], response.text
+
+
+# ------------------------------------------------------------------------------------ mounts
+
+
+def test_read_only_mounts_at_run_time(daemon: Any) -> None:
+    code = """
+import json, os
+out = {}
+for path in ("/box/x", "/usr/x", "/program/x", "/x", "/etc/x"):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        out[path] = "written"
+    except OSError as e:
+        out[path] = e.errno
+try:
+    os.mkdir("/newdir")
+    out["mkdir /newdir"] = "made"
+except OSError as e:
+    out["mkdir /newdir"] = e.errno
+print(json.dumps(out))
+"""
+    out = json_stdout(run(daemon, "python", code, run_limits={"time": 5},
+                          files=[{"name": "data.txt", "content": "x"}]))
+    assert out == {"/box/x": errno.EROFS, "/usr/x": errno.EROFS, "/program/x": errno.EROFS,
+                   "/x": errno.EROFS, "/etc/x": errno.EROFS, "mkdir /newdir": errno.EROFS}, out
+
+
+def test_program_dir_writable_only_while_compiling(daemon: Any) -> None:
+    """The C compile step writes /program/binary; at run time /program is read-only."""
+    code = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    FILE *f = fopen("/program/extra", "w");
+    printf("%d %d\n", access("/program/binary", X_OK) == 0, f == NULL ? errno : 0);
+    return 0;
+}
+"""
+    response = daemon.post("/run", json={
+        "build": {"environment": "c", "main_file": {"content": code}},
+        "run": {"run_limits": {"time": 5}},
+    })
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["build"] is not None and body["build"]["status"] == 0, body
+    assert body["run"]["stdout"] == f"1 {errno.EROFS}\n", body["run"]
+
+
+# ------------------------------------------------------------------------------------ leftovers
+
+ORPHAN_PYTHON = """
+import os, signal, sys, time
+MARKER = {marker!r}
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        os.execv(sys.executable, [MARKER, "-c", "import time\\nwhile True: time.sleep(1000)"])
+    os._exit(0)
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline:
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                argv0 = open(f"/proc/{{p}}/cmdline", "rb").read().split(b"\\0")[0]
+            except OSError:
+                continue
+            if argv0 == MARKER.encode():
+                print("started")
+                sys.exit(0)
+print("not started")
+sys.exit(1)
+"""
+
+ORPHAN_BASH = """
+M={marker}
+( ( trap '' TERM HUP; exec -a "$M" sleep 1000 ) & )
+while (( SECONDS < 5 )); do
+    for f in /proc/[0-9]*/cmdline; do
+        if IFS= read -r -d '' argv0 < "$f" 2> /dev/null && [[ $argv0 == "$M" ]]; then
+            echo started
+            exit 0
+        fi
+    done
+done
+echo "not started"
+exit 1
+"""
+
+
+@pytest.mark.parametrize("environment", ["python", "bash"])
+def test_no_process_outlives_its_response(daemon: Any, environment: str) -> None:
+    """A detached, double-forked child that ignores SIGTERM/SIGHUP dies with its job."""
+    marker = f"orphan-marker-{uuid.uuid4()}"
+    template = ORPHAN_PYTHON if environment == "python" else ORPHAN_BASH
+    result = run(daemon, environment, template.format(marker=marker), run_limits={"time": 8})
+    assert (result["status"], result["stdout"]) == (0, "started\n"), result
+    assert host_processes_with(marker) == [], "a detached child outlived its job"
+
+
+# A daemon whose job cgroups live under a parent of their own, so that leftovers are ours.
+@pytest.fixture(scope="module")
+def private_cgroup_daemon(daemon_factory: Callable[..., Any]) -> Iterator[tuple[Any, str]]:
+    if not JOB_CGROUP_PARENT.is_dir():
+        pytest.skip("no v1 job cgroup parent")
+    parent = f"sandkasten/test-{uuid.uuid4().hex[:12]}"
+    made = []
+    for controller in CGROUP_CONTROLLERS:
+        directory = CGROUP_ROOT / controller / parent
+        directory.mkdir()
+        made.append(directory)
+    daemon = None
+    try:
+        daemon = daemon_factory(RUN_LIMITS__TIME="10", CGROUP_PARENT=parent)
+        yield daemon, parent
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        for directory in made:  # deepest first; cgroup directories go with rmdir alone
+            for child in sorted((c for c in directory.rglob("*") if c.is_dir()),
+                                key=lambda c: len(c.parts), reverse=True):
+                try:
+                    child.rmdir()
+                except OSError:
+                    pass
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+
+
+def test_no_job_cgroup_is_left_behind(private_cgroup_daemon: tuple[Any, str]) -> None:
+    """Jobs ending every way (exit, error, time, memory, output, processes, orphans) leave no
+    job cgroup under the daemon's parent once all their responses are in."""
+    daemon, parent = private_cgroup_daemon
+    parents = {c: CGROUP_ROOT / c / parent for c in CGROUP_CONTROLLERS}
+
+    def cgroup_dirs() -> dict[str, set[Path]]:
+        return {c: {p for p in d.rglob("*") if p.is_dir()} for c, d in parents.items()}
+
+    marker = f"cgroup-marker-{uuid.uuid4()}"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sleeping = pool.submit(run, daemon, "bash", f"exec -a {marker} sleep 1000\n", run_limits={"time": 2})
+        pid = host_process_with_argv0(marker, lambda: not sleeping.done())
+        during = cgroup_dirs()
+        own = job_cgroup_dirs(pid)
+        assert sleeping.result()["exceeded"] == ["time"]
+    for controller in CGROUP_CONTROLLERS:  # the job ran in a cgroup of its own under the parent
+        assert parents[controller] in own[controller].parents, own
+        assert own[controller] in during[controller], (own, during)
+    # what may stay while the daemon runs: the directories above the job cgroups (the daemon's)
+    allowed = {c: set(own[c].parents) for c in CGROUP_CONTROLLERS}
+
+    cases = [
+        ("python", "print('ok')", {}, 0, []),
+        ("python", "import sys\nsys.exit(3)", {}, 3, []),
+        ("python", "while True:\n    pass", {"time": 1}, 137, ["time"]),
+        ("python", "a = []\nwhile True:\n    a.append(b'x' * 1_000_000)", {"memory": 64}, 137, ["memory"]),
+        ("python", "while True:\n    print('x' * 100)", {"stdout_max_size": 1000}, 137, ["stdout_max_size"]),
+        ("bash", ":(){ :|:& };:\nwhile :; do :; done", {"time": 1, "processes": 16}, 137, ["time", "processes"]),
+        ("python", ORPHAN_PYTHON.format(marker=f"orphan-{uuid.uuid4()}"), {}, 0, []),
+    ]
+    for environment, code, limits, status, exceeded in cases:
+        result = run(daemon, environment, code, run_limits={"time": 4, **limits})
+        assert (result["status"], result["exceeded"]) == (status, exceeded), (code, result)
+    left = {c: sorted(str(d) for d in dirs - allowed[c]) for c, dirs in cgroup_dirs().items()}
+    assert left == {c: [] for c in CGROUP_CONTROLLERS}, f"job cgroups left behind: {left}"
+
+
+# ------------------------------------------------------------------------------------ streams
+
+
+@pytest.fixture(scope="module")
+def big_output_daemon(daemon_factory: Callable[..., Any]) -> Any:
+    return daemon_factory(RUN_LIMITS__TIME="10", RUN_LIMITS__STDOUT_MAX_SIZE="2000000")
+
+
+def test_one_mib_of_output_takes_about_its_own_time(big_output_daemon: Any) -> None:
+    """1 MiB (16 pipe buffers) is received in full, and the job is not held up by the pipe."""
+    lines = 1024 * 1024 // 8
+    code = f"import sys\nsys.stdout.write(''.join(f'{{i:07d}}\\n' for i in range({lines})))\n"
+    quiet = run(big_output_daemon, "python", "pass\n")
+    started = time.monotonic()
+    loud = run(big_output_daemon, "python", code)
+    elapsed = time.monotonic() - started
+    assert loud["limits"]["time"] == 10 and loud["limits"]["stdout_max_size"] == 2_000_000
+    assert (loud["status"], loud["exceeded"]) == (0, []), {k: v for k, v in loud.items() if k != "stdout"}
+    assert len(loud["stdout"]) == 1024 * 1024
+    assert loud["stdout"] == "".join(f"{i:07d}\n" for i in range(lines))
+    assert loud["resource_usage"]["time"] < 3000, loud["resource_usage"]
+    assert loud["resource_usage"]["time"] < 5 * quiet["resource_usage"]["time"] + 2000, \
+        (loud["resource_usage"], quiet["resource_usage"])
+    assert elapsed < 5
+
+
+def test_endless_printer_is_cut_off_promptly(daemon: Any) -> None:
+    started = time.monotonic()
+    result = run(daemon, "python", "while True:\n    print('spam' * 20)\n")
+    elapsed = time.monotonic() - started
+    assert result["limits"]["time"] == 10
+    cap = result["limits"]["stdout_max_size"]
+    assert (result["status"], result["exceeded"]) == (137, ["stdout_max_size"])
+    assert len(result["stdout"].encode()) == cap
+    assert result["resource_usage"]["time"] < 5000, result["resource_usage"]
+    assert elapsed < 5, "the endless printer was not cut off well before the 10 s time limit"
+
+
+def test_stdin_of_64_kib_is_delivered_in_full(daemon: Any) -> None:
+    stdin = "".join(chr(ord("a") + i % 26) for i in range(65535)) + "\n"
+    assert len(stdin.encode()) == 65536
+    code = """
+import hashlib, json, sys
+data = sys.stdin.buffer.read()
+print(json.dumps([len(data), hashlib.sha256(data).hexdigest()]))
+"""
+    out = json_stdout(run(daemon, "python", code, stdin=stdin, run_limits={"time": 5}))
+    assert out == [65536, hashlib.sha256(stdin.encode()).hexdigest()]
+
+
+@pytest.mark.parametrize(("environment", "code"), [
+    ("python", "print('did not read')\n"),
+    ("bash", "echo 'did not read'\n"),
+    ("python", "import sys\nsys.stdin.read(1)\nprint('did not read')\n"),
+])
+def test_stdin_never_read_still_returns(daemon: Any, environment: str, code: str) -> None:
+    started = time.monotonic()
+    result = run(daemon, environment, code, stdin="z" * 65536, run_limits={"time": 5})
+    elapsed = time.monotonic() - started
+    assert (result["status"], result["stdout"], result["exceeded"]) == (0, "did not read\n", []), result
+    assert elapsed < 2.5, "a job that does not read its stdin was held up"
