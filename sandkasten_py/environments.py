@@ -63,7 +63,19 @@ class Environment(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def mounts(self) -> tuple[Mount, ...]:
         """Every read-only mount of the environment."""
-        return tuple(Mount(p, p) for p in self.closure_paths) + tuple(self.manifest.mounts)
+        return _mounts(self.closure_paths, self.manifest)
+
+
+def _mounts(closure_paths: tuple[str, ...], manifest: Manifest) -> tuple[Mount, ...]:
+    return tuple(Mount(p, p) for p in closure_paths) + tuple(manifest.mounts)
+
+
+def host_path(mounts: tuple[Mount, ...], path: str) -> Path:
+    """Where a path inside a job (a script) lies on the host, through the mounts that show it."""
+    for mount in mounts:
+        if path == mount.target or path.startswith(mount.target.rstrip("/") + "/"):
+            return Path(mount.source + path[len(mount.target.rstrip("/")):])
+    raise ManifestError(f"{path} is not inside any mount of the environment")
 
 
 def load_environments(paths: list[str]) -> dict[str, Environment]:
@@ -91,10 +103,12 @@ def load_environment(env_id: str, path: Path) -> Environment:
         raw = path.read_bytes()
         manifest = msgspec.json.decode(raw, type=Manifest)
         closure = Path(manifest.closure).read_text()
-        scripts = [Path(manifest.run_script).read_bytes()]
+        closure_paths = tuple(line.strip() for line in closure.splitlines() if line.strip())
+        mounts = _mounts(closure_paths, manifest)
+        scripts = [host_path(mounts, manifest.run_script).read_bytes()]
         if manifest.compile_script is not None:
-            scripts.append(Path(manifest.compile_script).read_bytes())
-    except (OSError, msgspec.ValidationError, msgspec.DecodeError) as e:
+            scripts.append(host_path(mounts, manifest.compile_script).read_bytes())
+    except (OSError, ManifestError, msgspec.ValidationError, msgspec.DecodeError) as e:
         raise ManifestError(f"environment {env_id} ({path}): {e}") from None
     if manifest.sandkasten_version != __version__:
         log.warning("environment %s was built for version %s, this is %s",
@@ -105,6 +119,6 @@ def load_environment(env_id: str, path: Path) -> Environment:
     return Environment(
         id=env_id,
         manifest=manifest,
-        closure_paths=tuple(line.strip() for line in closure.splitlines() if line.strip()),
+        closure_paths=closure_paths,
         identity=digest.hexdigest(),
     )

@@ -3,7 +3,8 @@
 For an environment `<id>` it writes, under the output folder:
 
 * `roots/<id>/usr/`: the files of the Debian package closure (mounted at /usr in the job);
-* `scripts/<id>/{compile.sh,run.sh,closure}`;
+* `scripts/<id>/{compile.sh,run.sh,closure}` (the scripts are mounted at /sandkasten; the
+  closure file, Nix's list of store paths, is empty);
 * `share/sandkasten/packages/<id>.json`: the manifest;
 * `roots/<id>.stamp`: what the build was made from, so unchanged environments are skipped.
 """
@@ -38,13 +39,16 @@ from sandkasten_py.hostbuild.description import (
 )
 
 # Bump when the output for the same inputs changes, so old builds are redone.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 # Scripts run with /usr/bin/bash and every job expects the basic tools.
 ALWAYS_PACKAGES = ("bash", "coreutils")
 DEFAULT_PATH = "/usr/bin"
 MERGED_USR_SYMLINKS = (("/lib", "/usr/lib"), ("/lib64", "/usr/lib64"),
                        ("/bin", "/usr/bin"), ("/sbin", "/usr/sbin"))
 MANIFEST_DIR = Path("share/sandkasten/packages")
+# Where a job sees the environment's scripts. A fixed place, not the host path: the host path
+# may lie under /tmp or /box, and its mount point would then show up in the job's own /tmp.
+JAIL_SCRIPTS = "/sandkasten"
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _AT_FDCWD = -100
@@ -162,7 +166,8 @@ def manifest_data(desc: Description, version: str, layout: Layout) -> dict[str, 
     }
     if desc.test.expected is not None:
         test["expected"] = desc.test.expected
-    mounts = [{"source": str(root / "usr"), "target": "/usr"}]
+    mounts = [{"source": str(root / "usr"), "target": "/usr"},
+              {"source": str(scripts), "target": JAIL_SCRIPTS}]
     mounts += [{"source": str(root) + path.rstrip("/"), "target": path.rstrip("/")}
                for path in desc.host.extra_paths]
     return {
@@ -173,8 +178,8 @@ def manifest_data(desc: Description, version: str, layout: Layout) -> dict[str, 
         "default_main_file_name": desc.default_main_file_name,
         "example": desc.example,
         "test": test,
-        "compile_script": str(scripts / "compile.sh") if desc.compile_script is not None else None,
-        "run_script": str(scripts / "run.sh"),
+        "compile_script": f"{JAIL_SCRIPTS}/compile.sh" if desc.compile_script is not None else None,
+        "run_script": f"{JAIL_SCRIPTS}/run.sh",
         "closure": str(scripts / "closure"),
         "mounts": mounts,
         "symlinks": [{"path": path, "target": target} for path, target in MERGED_USR_SYMLINKS],
@@ -300,8 +305,8 @@ def _build_scripts(desc: Description, layout: Layout) -> None:
         scripts["compile.sh"] = desc.compile_script
     for name, body in scripts.items():
         _write_plain(temp / name, script_text(body, path, desc.env), 0o755)
-    # The closure names the final folder: it is mounted at that path inside jobs.
-    _write_plain(temp / "closure", f"{final}\n", 0o644)
+    # Nothing is mounted at its host path (the format's "closure"); see `manifest_data` mounts.
+    _write_plain(temp / "closure", "", 0o644)
     _swap_in(temp, final)
 
 

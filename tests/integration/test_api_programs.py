@@ -328,7 +328,8 @@ def test_output_beyond_the_limit_ends_the_job_and_keeps_the_first_bytes(daemon: 
     """Unlike Sandkasten (which dropped the rest silently, reference §3.5), a stream over its cap
     ends the job at once: the first bytes are kept, status is 137 and `exceeded` names the cap."""
     response = daemon.post("/run", json={
-        "build": python(f"# {unique()}\nprint('0123456789' * 10)\nprint('e' * 50, file=__import__('sys').stderr)"),
+        "build": python(f"# {unique()}\nprint('0123456789' * 10, flush=True)\n"
+                        "print('e' * 50, file=__import__('sys').stderr)"),
         "run": {"run_limits": {"stdout_max_size": 5, "stderr_max_size": 3}},
     })
     assert response.status_code == 200, response.text

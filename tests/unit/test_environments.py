@@ -29,7 +29,8 @@ def write_environment(directory: Path, env_id: str, *, compile_script: bool = Tr
     run = files / "run.sh"
     run.write_text("#!/bin/sh\nexec python3 \"$@\"\n")
     closure = files / "closure"
-    closure.write_text("\n".join(closure_lines) + "\n")
+    # As in a Nix closure, the scripts' own folder is one of the paths (a job runs them there).
+    closure.write_text("\n".join((*closure_lines, str(files))) + "\n")
     manifest: dict[str, Any] = {
         "sandkasten_version": __version__,
         "name": env_id.capitalize(),
@@ -110,14 +111,34 @@ def test_closure_lines_become_mounts_plus_manifest_mounts(tmp_path: Path) -> Non
                       closure_lines=("/nix/store/aaa-python", "", "  /nix/store/bbb-libc  "),
                       mounts=extra, symlinks=[{"path": "/bin/sh", "target": "/usr/bin/dash"}])
     env = load_environments([str(tmp_path)])["python"]
-    assert env.closure_paths == ("/nix/store/aaa-python", "/nix/store/bbb-libc")
+    scripts = str(tmp_path / "python-files")
+    assert env.closure_paths == ("/nix/store/aaa-python", "/nix/store/bbb-libc", scripts)
     assert env.mounts == (
         Mount("/nix/store/aaa-python", "/nix/store/aaa-python"),
         Mount("/nix/store/bbb-libc", "/nix/store/bbb-libc"),
+        Mount(scripts, scripts),
         Mount("/usr/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"),
         Mount("/opt/env/usr", "/usr"),
     )
     assert env.manifest.symlinks == [Symlink(path="/bin/sh", target="/usr/bin/dash")]
+
+
+def test_scripts_are_found_on_the_host_through_the_mounts(tmp_path: Path) -> None:
+    """A script path is where the job sees it; the daemon reads it through the mount that shows it
+    there (host builds mount their scripts at /sandkasten), and refuses a path no mount shows."""
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    (folder / "run.sh").write_text("echo one\n")
+    write_environment(tmp_path / "envs", "python", compile_script=False, closure_lines=(),
+                      run_script="/sandkasten/run.sh",
+                      mounts=[{"source": str(folder), "target": "/sandkasten"}])
+    first = load_environment("python", tmp_path / "envs" / "python.json").identity
+    (folder / "run.sh").write_text("echo two\n")
+    assert load_environment("python", tmp_path / "envs" / "python.json").identity != first
+    write_environment(tmp_path / "envs", "python", compile_script=False, closure_lines=(),
+                      run_script="/elsewhere/run.sh")
+    with pytest.raises(ManifestError, match="not inside any mount"):
+        load_environment("python", tmp_path / "envs" / "python.json")
 
 
 def identity(tmp_path: Path) -> str:

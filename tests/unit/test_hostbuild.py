@@ -356,10 +356,11 @@ def test_manifest_shape(tmp_path: Path) -> None:
                             "files": [{"name": "foo.py", "content": "print('OK')\n"}],
                             "expected": "fine"}
     assert data["compile_script"] is None
-    assert data["run_script"] == "/srv/pkgs/scripts/python/run.sh"
+    assert data["run_script"] == "/sandkasten/run.sh"  # a fixed place inside the job
     assert data["closure"] == "/srv/pkgs/scripts/python/closure"
     assert data["mounts"] == [
         {"source": "/srv/pkgs/roots/python/usr", "target": "/usr"},
+        {"source": "/srv/pkgs/scripts/python", "target": "/sandkasten"},
         {"source": "/srv/pkgs/roots/python/etc/java-17-openjdk", "target": "/etc/java-17-openjdk"},
     ]
     assert data["symlinks"] == [{"path": "/lib", "target": "/usr/lib"},
