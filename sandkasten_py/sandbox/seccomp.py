@@ -7,7 +7,14 @@ administer the machine (mounts, modules, kexec, reboot, the kernel log). They fa
 
 `clone` is allowed for threads and processes but not with any CLONE_NEW* flag. `clone3` passes
 its flags in memory, which seccomp cannot read, so it fails with ENOSYS and the C libraries fall
-back to `clone`, which is checked.
+back to `clone`, which is checked. Sockets of the families AF_NETLINK (kernel interfaces such as
+routing), AF_PACKET (raw frames) and AF_VSOCK (a channel to the hypervisor and, via io_uring
+tricks, between sandboxes) cannot be created; `personality` may only be queried or reset, so a
+job cannot switch off address-space randomisation.
+
+The 32-bit ABIs: kafel's filter first checks the architecture and kills a process that enters
+the kernel through `int 0x80` (i386) with SIGSYS; the x32 ABI is not compiled into our kernels
+(ENOSYS). Both are covered by tests.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ CLONE_NEW_NAMESPACE_FLAGS = 0x7E020000
 
 EPERM = 1
 ENOSYS = 38
+AF_NETLINK, AF_PACKET, AF_VSOCK = 16, 17, 40
+PER_QUERY = 0xFFFFFFFF
 
 DENIED_SYSCALLS = (
     "unshare", "setns",
@@ -26,12 +35,15 @@ DENIED_SYSCALLS = (
     "io_uring_setup", "io_uring_enter", "io_uring_register",
     "ptrace", "process_vm_readv", "process_vm_writev",
     "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-    "reboot", "syslog",
+    "reboot", "syslog", "chroot",
 )
 
 POLICY = (
     f"ERRNO({EPERM}) {{ {', '.join(DENIED_SYSCALLS)}, "
-    f"clone {{ (clone_flags & {CLONE_NEW_NAMESPACE_FLAGS:#x}) != 0 }} }} "
+    f"clone {{ (clone_flags & {CLONE_NEW_NAMESPACE_FLAGS:#x}) != 0 }}, "
+    f"socket(domain, type, protocol) {{ domain == {AF_NETLINK} || domain == {AF_PACKET} "
+    f"|| domain == {AF_VSOCK} }}, "
+    f"personality(persona) {{ persona != 0 && persona != {PER_QUERY:#x} }} }} "
     f"ERRNO({ENOSYS}) {{ clone3 }} "
     "DEFAULT ALLOW"
 )
