@@ -110,7 +110,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         config = msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as e:
         raise ConfigError(f"{path}: {_describe(e)}") from None
-    config = _refuse_network(config)
     return msgspec.structs.replace(config, nsjail_path=_resolve_nsjail(config.nsjail_path))
 
 
@@ -151,15 +150,18 @@ def _describe(error: msgspec.ValidationError) -> str:
     return message
 
 
-def _refuse_network(config: Config) -> Config:
-    # Outbound network for jobs is not implemented yet, and jobs must never share the host's
-    # network namespace. A configured maximum of `true` is lowered so that requests asking for
-    # network get the limits error instead of a job with more access than intended.
+def without_network(config: Config) -> Config:
+    """The config with network access lowered to `false`, for hosts that cannot give jobs network.
+
+    Jobs must never share the host's network namespace; when the tools for a namespace with
+    outbound access are missing, requests asking for network get the limits error instead.
+    """
     changes: dict[str, ConfigLimits] = {}
     for section in ("compile_limits", "run_limits"):
         limits: ConfigLimits = getattr(config, section)
         if limits.network:
-            log.warning("%s.network = true is not supported yet; using false", section)
+            log.warning("%s.network = true, but jobs cannot get network on this host; using false",
+                        section)
             changes[section] = msgspec.structs.replace(limits, network=False)
     return msgspec.structs.replace(config, **changes) if changes else config
 

@@ -20,7 +20,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # 1. Debian packages: the host builder says which ones the environments use.
-wanted=$(PYTHONPATH=. python3 -m sandkasten_py.hostbuild --print-apt-packages)
+# slirp4netns and nftables give jobs with `network: true` their own namespace with outbound access.
+wanted="$(PYTHONPATH=. python3 -m sandkasten_py.hostbuild --print-apt-packages) slirp4netns nftables"
 missing=()
 for package in $wanted; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)

@@ -17,11 +17,11 @@ from sandkasten_py.api.docs import docs_routes
 from sandkasten_py.api.openapi import openapi_document
 from sandkasten_py.api.operations import Operation, route
 from sandkasten_py.api.state import AppState
-from sandkasten_py.config import Config
+from sandkasten_py.config import Config, without_network
 from sandkasten_py.environments import load_environments
 from sandkasten_py.metrics import Metrics
 from sandkasten_py.programs import ProgramService, ProgramStore, Pruner
-from sandkasten_py.sandbox import NsjailRunner, setup_cgroups
+from sandkasten_py.sandbox import Networks, NsjailRunner, setup_cgroups
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,10 @@ def create_app(config: Config) -> Starlette:
     log.info("Preparing %s and %s", config.programs_dir, config.jobs_dir)
     store.prepare()
     cgroups = setup_cgroups(config.cgroup_root, config.cgroup_parent) if config.use_cgroup else None
-    runner = NsjailRunner(config.nsjail_path or "nsjail", cgroups)
+    networks = Networks.find()
+    if networks is None:
+        config = without_network(config)
+    runner = NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks)
     metrics = Metrics(envs)
     state = AppState(
         config=config,
@@ -61,6 +64,8 @@ def create_app(config: Config) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if networks is not None:
+            await networks.remove_leftovers()
         pruner = Pruner(store, state.programs.locks, config.program_ttl)
         prune_loop = asyncio.create_task(pruner.run_forever(config.prune_programs_interval))
         try:

@@ -29,11 +29,13 @@ LOG_FD = 4
 """nsjail writes its own messages to this descriptor, apart from the job's stderr."""
 
 
-def nsjail_argv(nsjail: str, spec: JobSpec, *, use_cgroup: bool) -> list[str]:
+def nsjail_argv(nsjail: str, spec: JobSpec, *, use_cgroup: bool, resolv_conf: str | None = None) -> list[str]:
     """Build the nsjail command line for `spec`.
 
     With `use_cgroup` the daemon has put nsjail into a cgroup that limits memory and processes,
-    so the matching rlimits are lifted; otherwise rlimits are all there is.
+    so the matching rlimits are lifted; otherwise rlimits are all there is. `resolv_conf` is
+    given when the daemon starts nsjail inside a network namespace it prepared for a job with
+    network access (see network.py); nsjail then stays in it instead of making an empty one.
     """
     limits = spec.limits
     argv = [
@@ -71,8 +73,11 @@ def nsjail_argv(nsjail: str, spec: JobSpec, *, use_cgroup: bool) -> list[str]:
         argv += ["--bindmount_ro", device]
     for target, path in LINKS:
         argv += ["--symlink", f"{target}:{path}"]
-    # No --disable_clone_newnet and never --iface_no_lo/-N: the job gets a network namespace of
-    # its own with only a loopback interface.
+    if resolv_conf is not None:
+        argv += ["--disable_clone_newnet", "--bindmount_ro", f"{resolv_conf}:/etc/resolv.conf"]
+    # Otherwise nsjail makes the job a network namespace of its own with only a loopback
+    # interface. Never the host's namespace: no -N/--disable_clone_newnet without the daemon's
+    # own namespace around it.
     argv += ["--", *spec.argv]
     return argv
 

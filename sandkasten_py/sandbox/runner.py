@@ -32,6 +32,7 @@ from collections.abc import Callable
 from sandkasten_py.sandbox.argv import LOG_FD, MB, nsjail_argv
 from sandkasten_py.sandbox.cgroup import Cgroups, CgroupError, CgroupStats, JobCgroup
 from sandkasten_py.sandbox.job import JobOutcome, JobSpec, JobStatus
+from sandkasten_py.sandbox.network import NetworkError, Networks
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +88,29 @@ class _Stream:
 class NsjailRunner:
     """Runs jobs in nsjail, each in a cgroup of its own (or with rlimits only)."""
 
-    def __init__(self, nsjail_path: str, cgroups: Cgroups | None) -> None:
+    def __init__(self, nsjail_path: str, cgroups: Cgroups | None, networks: Networks | None = None) -> None:
         self.nsjail_path = nsjail_path
         self.cgroups = cgroups
+        self.networks = networks
 
     async def run(self, spec: JobSpec) -> JobOutcome:
         """Run `spec` to its end and report how it ended."""
         cgroup = self._create_cgroup(spec)
+        use_cgroup = cgroup is not None
         try:
-            return await _Job(spec, nsjail_argv(self.nsjail_path, spec, use_cgroup=cgroup is not None),
-                              cgroup).run()
+            if not spec.limits.network:
+                return await _Job(spec, nsjail_argv(self.nsjail_path, spec, use_cgroup=use_cgroup),
+                                  cgroup).run()
+            if self.networks is None:
+                raise SandboxError("network access for jobs is not available on this host")
+            try:
+                async with self.networks.namespace(uuid.uuid4().hex[:12]) as netns:
+                    argv = nsjail_argv(self.nsjail_path, spec, use_cgroup=use_cgroup,
+                                       resolv_conf=self.networks.resolv_conf)
+                    enter = (self.networks.tools["nsenter"], f"--net={netns}", "--")
+                    return await _Job(spec, argv, cgroup, enter).run()
+            except NetworkError as e:
+                raise SandboxError(str(e)) from e
         finally:
             if cgroup is not None:
                 try:
@@ -122,10 +136,12 @@ class NsjailRunner:
 class _Job:
     """The state of one running job (used once)."""
 
-    def __init__(self, spec: JobSpec, argv: list[str], cgroup: JobCgroup | None) -> None:
+    def __init__(self, spec: JobSpec, argv: list[str], cgroup: JobCgroup | None,
+                 enter: tuple[str, ...] = ()) -> None:
         self.spec = spec
         self.argv = argv
         self.cgroup = cgroup
+        self.enter = enter  # a command that runs the rest in the job's network namespace
         self.loop = asyncio.get_running_loop()
         self.pid = 0
         self.kill_reasons: list[str] = []
@@ -179,8 +195,9 @@ class _Job:
 
     def _spawn(self, fds: _Pipes) -> None:
         try:
+            command = [*self.enter, "/bin/sh", "-c", GATE, "sh", *self.argv]
             self.pid = os.posix_spawn(
-                "/bin/sh", ["sh", "-c", GATE, "sh", *self.argv], {},
+                command[0], command, {},
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, fds.stdin_r, 0),
                     (os.POSIX_SPAWN_DUP2, fds.stdout_w, 1),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sandkasten_py.config import Config, ConfigError, load_config
+from sandkasten_py.config import Config, ConfigError, load_config, without_network
 from sandkasten_py.schemas import LIMIT_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,9 +154,12 @@ def test_toml_string_environments_path_is_split(tmp_path: Path) -> None:
 def test_network_true_is_lowered_to_false_with_a_warning(
     section: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Jobs never get network yet: a configured `true` becomes `false`, and the operator is told."""
+    """On a host without the tools for job networks, a configured `true` becomes `false`, and the
+    operator is told; loading itself keeps the setting."""
+    configured = load(**{f"{section.upper()}__NETWORK": "true"})
+    assert getattr(configured, section).network is True
     with caplog.at_level(logging.WARNING, logger="sandkasten_py.config"):
-        config = load(**{f"{section.upper()}__NETWORK": "true"})
+        config = without_network(configured)
     assert getattr(config, section).network is False
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any(f"{section}.network" in r.getMessage() for r in warnings)
@@ -165,7 +168,7 @@ def test_network_true_is_lowered_to_false_with_a_warning(
 def test_network_false_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None:
     """The warning is specific to a `true` setting (so the check above can fail)."""
     with caplog.at_level(logging.WARNING, logger="sandkasten_py.config"):
-        load()
+        without_network(load())
     assert not [r for r in caplog.records if "network" in r.getMessage()]
 
 
