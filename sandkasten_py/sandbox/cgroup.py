@@ -30,6 +30,8 @@ from pathlib import Path
 
 import msgspec
 
+from sandkasten_py.sandbox.processes import process_alive
+
 log = logging.getLogger(__name__)
 
 V1_CONTROLLERS = ("memory", "pids", "cpuacct")
@@ -203,16 +205,6 @@ def _remove_instance(directories: dict[str, Path]) -> None:
     JobCgroup(1, {c: d for c, d in directories.items() if d.is_dir()}).remove()
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _setup_v1(root: Path, parent: str, pid: int) -> Cgroups:
     # Each daemon works in a directory of its own, `daemon-<pid>`, so that several daemons (or
     # test daemons) can share one parent; directories of daemons that died are cleaned up here.
@@ -224,7 +216,7 @@ def _setup_v1(root: Path, parent: str, pid: int) -> Cgroups:
                  if d.is_dir() and d.name.startswith("daemon-")}
     for name in instances:
         owner = name.removeprefix("daemon-")
-        if owner.isdigit() and (int(owner) == pid or not _process_alive(int(owner))):
+        if owner.isdigit() and (int(owner) == pid or not process_alive(int(owner))):
             _remove_instance({c: base / name for c, base in bases.items()})
     own = {c: base / f"daemon-{pid}" for c, base in bases.items()}
     try:

@@ -28,6 +28,8 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from sandkasten_py.sandbox.processes import process_alive
+
 log = logging.getLogger(__name__)
 
 NETNS_DIR = Path("/run/netns")
@@ -105,7 +107,7 @@ class Networks:
             return
         for entry in NETNS_DIR.iterdir():
             owner = entry.name.removeprefix(PREFIX).split("-", 1)[0]
-            if entry.name.startswith(PREFIX) and owner.isdigit() and not _alive(int(owner)):
+            if entry.name.startswith(PREFIX) and owner.isdigit() and not process_alive(int(owner)):
                 await self._run("ip", "netns", "delete", entry.name, check=False)
 
     @contextlib.asynccontextmanager
@@ -185,13 +187,3 @@ async def _read_byte(fd: int) -> bytes:
         return await done
     finally:
         loop.remove_reader(fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
