@@ -15,6 +15,8 @@ from sandkasten_py.schemas import LimitExceeded, RunResult
 REF = "#/components/schemas/{name}"
 
 DESCRIPTION = """\
+**Run untrusted code in an isolated environment.**
+
 Run untrusted code in an isolated environment: build a program in one of the environments of
 `GET /environments`, then run it with stdin, arguments, files and environment variables, under
 limits of time, memory, processes, file size, file descriptors and output. Built programs are
@@ -51,14 +53,13 @@ def openapi_document(operations: list[Operation], server: str) -> dict[str, Any]
         "info": {
             "title": "Sandkasten",
             "version": __version__,
-            "summary": "Run untrusted code in an isolated environment",
             "description": DESCRIPTION,
             "license": {"name": "MIT"},
         },
         "servers": [{"url": server}],
         "tags": TAGS,
         "paths": paths,
-        "components": {"schemas": _nullable_for_openapi_3_0(components)},
+        "components": {"schemas": _to_openapi_3_0(components)},
     }
 
 
@@ -76,6 +77,16 @@ def _operation(operation: Operation, by_type: dict[Any, Any]) -> dict[str, Any]:
         responses[str(status)] = {
             "description": " ".join(f"`{ERRORS[e][1]}`: {ERRORS[e][2]}" for e in errors),
             "content": {"application/json": {"schema": _one_of([_error_schema(e) for e in errors])}},
+        }
+    if operation.request is not None:
+        responses["413"] = {
+            "description": "The request body is larger than 32 MiB (no valid request is).",
+            "content": {"application/json": {"schema": _error_object("unprocessable_content",
+                                                                     reason={"type": "string"})}},
+        }
+        responses["415"] = {
+            "description": "The request's Content-Type is missing or not JSON (plain-text body).",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
         }
     responses["422"] = {
         "description": "The request could not be parsed or validated.",
@@ -130,13 +141,17 @@ def _one_of(schemas: list[dict[str, Any]]) -> dict[str, Any]:
     return schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
 
 
-def _nullable_for_openapi_3_0(node: Any) -> Any:
-    """Rewrite JSON Schema `anyOf: [X, {type: null}]` into OpenAPI 3.0's `nullable: true`."""
+def _to_openapi_3_0(node: Any) -> Any:
+    """Turn msgspec's JSON Schema (2020-12) into OpenAPI 3.0 schema objects.
+
+    `anyOf: [X, {type: null}]` becomes `nullable: true`, an `examples` list becomes a single
+    `example`, and an empty `required` list is dropped (3.0 wants at least one item).
+    """
     if isinstance(node, list):
-        return [_nullable_for_openapi_3_0(item) for item in node]
+        return [_to_openapi_3_0(item) for item in node]
     if not isinstance(node, dict):
         return node
-    node = {key: _nullable_for_openapi_3_0(value) for key, value in node.items()}
+    node = {key: _to_openapi_3_0(value) for key, value in node.items()}
     options = node.get("anyOf")
     if isinstance(options, list) and {"type": "null"} in options:
         rest = [option for option in options if option != {"type": "null"}]
@@ -146,4 +161,10 @@ def _nullable_for_openapi_3_0(node: Any) -> Any:
         else:
             node["allOf" if len(rest) == 1 else "anyOf"] = rest
         node["nullable"] = True
+    if isinstance(node.get("examples"), list):
+        examples = node.pop("examples")
+        if examples:
+            node["example"] = examples[0]
+    if node.get("required") == []:
+        del node["required"]
     return node

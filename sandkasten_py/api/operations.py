@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from sandkasten_py.api.errors import (
-    UnprocessableContent, internal_error_response, json_response, program_error_response,
+    ErrorBody, UnprocessableContent, internal_error_response, json_response, program_error_response,
     unprocessable_response,
 )
 from sandkasten_py.programs import ProgramError
@@ -66,6 +66,10 @@ def route(operation: Operation) -> Route:
             result = await (asyncio.shield(work) if operation.shielded else work)
         except UnprocessableContent as e:
             return unprocessable_response(e)
+        except BodyTooLarge:
+            # 413, in the envelope Sandkasten clients already parse (the original had no limit).
+            reason = f"request body larger than {MAX_BODY_BYTES} bytes"
+            return json_response(ErrorBody(error="unprocessable_content", reason=reason), 413)
         except _ContentTypeError as e:
             return PlainTextResponse(str(e), status_code=415)
         except ProgramError as e:
@@ -98,7 +102,7 @@ async def _decode(request: Request, operation: Operation, decoder: msgspec.json.
         raise _ContentTypeError("the client request does not include the `Content-Type` header")
     if not _is_json(content_type):
         raise _ContentTypeError(f"the `Content-Type` requested by the client is not supported: {content_type}")
-    body = await request.body()
+    body = await _read_body(request)
     assert operation.request is not None
     if not body.strip():
         raise UnprocessableContent(f'Expected input type "{operation.request.__name__}", found null.')
@@ -106,6 +110,29 @@ async def _decode(request: Request, operation: Operation, decoder: msgspec.json.
         return decoder.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as e:
         raise UnprocessableContent(f"parse request payload error: {e}") from None
+
+
+# The largest valid request (every string at its maximum, every character JSON-escaped) is about
+# 22 MB; anything larger is refused before it is buffered, so big bodies cannot exhaust memory.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The request body is larger than `MAX_BODY_BYTES`."""
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLarge()
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def path_uuid(request: Request, name: str) -> uuid.UUID:

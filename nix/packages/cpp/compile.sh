@@ -1,3 +1,4 @@
 #!/usr/bin/env bash
+# `./` keeps a main file named like an option (`-v`, `-B.`) a file name.
 # Only the main file is compiled; further sources come in through #include.
-g++ -std=c++20 -O2 -o /program/binary "$1"
+g++ -std=c++20 -O2 -o /program/binary ./"$1"
