@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.security.jobs import json_stdout, run
+
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,27 +36,11 @@ POLL_DEADLINE_S = 20
 # ----------------------------------------------------------------------------- helpers
 
 
-def run(daemon: Any, environment: str, code: str, **run: Any) -> dict[str, Any]:
-    """POST /run and return the run result (the build must succeed)."""
-    response = daemon.post("/run", json={
-        "build": {"environment": environment, "main_file": {"content": code}},
-        "run": run,
-    })
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()["run"]
-    return result
-
-
 def timed_run(daemon: Any, environment: str, code: str, **run_: Any) -> tuple[dict[str, Any], float]:
     """`run`, plus how long the request took in seconds (for generous safety bounds only)."""
     started = time.monotonic()
     result = run(daemon, environment, code, **run_)
     return result, time.monotonic() - started
-
-
-def json_stdout(result: dict[str, Any]) -> Any:
-    assert result["status"] == 0, result
-    return json.loads(result["stdout"])
 
 
 def host_processes_with(marker: str) -> list[int]:

@@ -32,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from tests.security.jobs import json_stdout, run
+
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,22 +43,6 @@ INVALID_FILE_NAMES = {"error": "invalid_file_names"}
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def run(daemon: Any, environment: str, code: str, **run_: Any) -> dict[str, Any]:
-    """POST /run and return the run result (the build must succeed)."""
-    response = daemon.post("/run", json={
-        "build": {"environment": environment, "main_file": {"content": code}},
-        "run": run_,
-    })
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()["run"]
-    return result
-
-
-def json_stdout(result: dict[str, Any]) -> Any:
-    assert result["status"] == 0, result
-    return json.loads(result["stdout"])
 
 
 def build(daemon: Any, environment: str, code: str, **build_: Any) -> str:

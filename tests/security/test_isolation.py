@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import time
 import uuid
@@ -31,6 +30,7 @@ import pytest
 import requests
 
 from sandkasten_py.hostbuild.description import load_description
+from tests.security.jobs import json_stdout, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -48,24 +48,6 @@ POLL_DEADLINE_S = 10
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def run(daemon: Any, environment: str, code: str, session: requests.Session | None = None,
-        **run_: Any) -> dict[str, Any]:
-    """POST /run and return the run result (the build must succeed); over `session` if given."""
-    body = {"build": {"environment": environment, "main_file": {"content": code}}, "run": run_}
-    if session is None:
-        response = daemon.post("/run", json=body)
-    else:
-        response = session.post(daemon.url + "/run", json=body, timeout=120)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()["run"]
-    return result
-
-
-def json_stdout(result: dict[str, Any]) -> Any:
-    assert result["status"] == 0, result
-    return json.loads(result["stdout"])
 
 
 def host_processes_with(marker: str) -> list[int]:

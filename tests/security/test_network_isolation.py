@@ -9,7 +9,6 @@ egress filter) are tested in test_outbound_network.py, including NET-03/NET-04 f
 from __future__ import annotations
 
 import errno
-import json
 import os
 import socket
 import time
@@ -22,28 +21,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.security.jobs import clean_json_stdout as json_stdout
+from tests.security.jobs import run
+
 pytestmark = pytest.mark.sandbox
 
 POLL_DEADLINE_S = 10
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def run(daemon: Any, environment: str, code: str, **run_: Any) -> dict[str, Any]:
-    """POST /run and return the run result (the build must succeed)."""
-    response = daemon.post("/run", json={
-        "build": {"environment": environment, "main_file": {"content": code}},
-        "run": run_,
-    })
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()["run"]
-    return result
-
-
-def json_stdout(result: dict[str, Any]) -> Any:
-    assert (result["status"], result["exceeded"]) == (0, []), result
-    return json.loads(result["stdout"])
 
 
 # ------------------------------------------------------------------------------------ NET-01/02

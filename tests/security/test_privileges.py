@@ -24,6 +24,9 @@ from typing import Any
 
 import pytest
 
+from tests.security.jobs import clean_json_stdout as json_stdout
+from tests.security.jobs import run
+
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,24 +38,6 @@ CGROUP_CONTROLLERS = ("memory", "pids", "cpuacct")
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def run(daemon: Any, environment: str, code: str, **run_: Any) -> dict[str, Any]:
-    """POST /run and return the run result (the build must succeed)."""
-    response = daemon.post("/run", json={
-        "build": {"environment": environment, "main_file": {"content": code}},
-        "run": run_,
-    })
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["build"] is None or body["build"]["status"] == 0, body["build"]
-    result: dict[str, Any] = body["run"]
-    return result
-
-
-def json_stdout(result: dict[str, Any]) -> Any:
-    assert (result["status"], result["exceeded"]) == (0, []), result
-    return json.loads(result["stdout"])
 
 
 def host_process_with_argv0(marker: str, still_running: Callable[[], bool]) -> int:

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.security.jobs import run
+
 pytestmark = pytest.mark.sandbox
 
 MB = 1_000_000
@@ -34,17 +36,6 @@ CGROUP_PARENT = "sandkasten"  # config.toml's default, which the test daemons us
 def unique() -> str:
     """A marker that makes a program new to the cache."""
     return uuid.uuid4().hex
-
-
-def run(daemon: Any, environment: str, code: str, **run_: Any) -> dict[str, Any]:
-    """POST /run and return the run result (the build must succeed)."""
-    response = daemon.post("/run", json={
-        "build": {"environment": environment, "main_file": {"content": code}},
-        "run": run_,
-    })
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()["run"]
-    return result
 
 
 def status_kb(pid: int, field: str) -> int:
