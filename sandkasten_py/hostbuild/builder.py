@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import sandkasten_py
+from sandkasten_py.jobvars import JOB_VARIABLES
 from sandkasten_py.hostbuild import debian, tree
 from sandkasten_py.hostbuild.description import (
     Description,
@@ -39,7 +40,7 @@ from sandkasten_py.hostbuild.description import (
 )
 
 # Bump when the output for the same inputs changes, so old builds are redone.
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 # Scripts run with /usr/bin/bash and every job expects the basic tools.
 ALWAYS_PACKAGES = ("bash", "coreutils")
 DEFAULT_PATH = "/usr/bin"
@@ -127,7 +128,9 @@ def apt_packages(descs: list[Description]) -> list[str]:
 
 def script_text(body: str, path: str, env: dict[str, str]) -> str:
     """A job script: bash shebang, PATH and `[env]` exports, then the body without its shebang."""
-    lines = ["#!/usr/bin/bash", f"export PATH={shlex.quote(path)}"]
+    lines = ["#!/usr/bin/bash", f"export PATH={shlex.quote(path)}",
+             # The daemon tells the script the job's limits; the program does not inherit them.
+             f"export -n {' '.join(JOB_VARIABLES)}"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
     if body.startswith("#!"):
         body = body.partition("\n")[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sandkasten_py.jobvars import JOB_VARIABLES
 from sandkasten_py.sandbox.job import JobSpec
 from sandkasten_py.sandbox.seccomp import POLICY
 
@@ -59,8 +60,10 @@ def nsjail_argv(nsjail: str, spec: JobSpec, *, use_cgroup: bool, resolv_conf: st
             "--rlimit_as", str(limits.memory),         # MB (nsjail: MiB)
             "--rlimit_nproc", str(limits.processes),
         ]
+    argv += ["--env", f"SANDKASTEN_MEMORY_MB={limits.memory}", "--env", f"SANDKASTEN_CPUS={limits.cpus}"]
     for name, value in spec.env:
-        argv += ["--env", f"{name}={value}"]
+        if name not in JOB_VARIABLES:  # the daemon's values win over a request's
+            argv += ["--env", f"{name}={value}"]
     argv += ["--bindmount" if spec.program_writable else "--bindmount_ro", f"{spec.program_dir}:/program"]
     argv += ["--bindmount_ro", f"{spec.box_dir}:/box"]
     if limits.tmpfs > 0:

@@ -156,22 +156,33 @@ def test_box_is_always_read_only(writable: bool) -> None:
     assert not [w for w in options(argv) if w.endswith(":/box") and w != "/jobs/j1/box:/box"]
 
 
+JOB_ENV = ["SANDKASTEN_MEMORY_MB=256", "SANDKASTEN_CPUS=2"]  # the limits of spec(), for the scripts
+
+
 def test_env_vars_in_order_as_name_equals_value(use_cgroup: bool) -> None:
-    """Each variable is one `--env NAME=VALUE` argument, in request order, value kept verbatim."""
+    """Each variable is one `--env NAME=VALUE` argument, in request order, value kept verbatim,
+    after the job variables the daemon gives the scripts."""
     argv = nsjail_argv(NSJAIL, spec(), use_cgroup=use_cgroup)
-    assert values(argv, "--env") == ["A=1", "B=x=y z", "C="]
+    assert values(argv, "--env") == [*JOB_ENV, "A=1", "B=x=y z", "C="]
 
 
-def test_no_env_vars_means_no_env_flags(use_cgroup: bool) -> None:
-    """nsjail clears the environment; with no variables, nothing is passed (and nothing kept)."""
+def test_no_env_vars_means_only_the_job_variables(use_cgroup: bool) -> None:
+    """nsjail clears the environment; with no request variables only the job variables pass."""
     argv = nsjail_argv(NSJAIL, spec(env=()), use_cgroup=use_cgroup)
-    assert "--env" not in options(argv) and "-E" not in options(argv)
+    assert values(argv, "--env") == JOB_ENV
+    assert "-E" not in options(argv) and "--keep_env" not in options(argv)
+
+
+def test_a_request_cannot_set_the_job_variables() -> None:
+    """A request variable named like a job variable is dropped: the daemon's value wins."""
+    argv = nsjail_argv(NSJAIL, spec(env=(("SANDKASTEN_MEMORY_MB", "99999"), ("X", "1"))), use_cgroup=True)
+    assert values(argv, "--env") == [*JOB_ENV, "X=1"]
 
 
 def test_env_value_with_newline_stays_one_argument() -> None:
     """A value with a newline is passed as one argv word, not split."""
     argv = nsjail_argv(NSJAIL, spec(env=(("M", "a\nb"),)), use_cgroup=True)
-    assert values(argv, "--env") == ["M=a\nb"]
+    assert values(argv, "--env") == [*JOB_ENV, "M=a\nb"]
 
 
 def test_mounts_read_only_and_same_path_without_target(use_cgroup: bool) -> None:
