@@ -21,7 +21,7 @@ _ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _TOP_KEYS = {"name", "default_main_file_name", "version", "example", "env", "meta", "test", "nix", "host"}
-_TEST_KEYS = {"main_file", "files", "expected"}
+_TEST_KEYS = {"main_file", "files", "expected", "checks_inputs"}
 _HOST_KEYS = {"packages", "version", "path", "extra_paths"}
 
 
@@ -44,6 +44,9 @@ class TestProgram:
     main_file: SourceFile
     files: tuple[SourceFile, ...]
     expected: str | None = None  # None: not given, the daemon's default "OK" applies
+    checks_inputs: bool = True
+    """Whether the program checks stdin, args and test.txt (false where the language cannot
+    see them, such as SQL, whose program only prints its expected output)."""
 
     @property
     def expected_output(self) -> str:
@@ -187,7 +190,11 @@ def _parse_test(data: dict[str, Any], directory: Path, where: str) -> TestProgra
     if len(set(names)) != len(names):
         raise DescriptionError(f"{where}: `test.files` has two files with the same base name")
     expected = _opt_str(test, "expected", where, "test.")
-    return TestProgram(main_file=main, files=tuple(files), expected=expected)
+    checks_inputs = test.get("checks_inputs", True)
+    if not isinstance(checks_inputs, bool):
+        raise DescriptionError(f"{where}: `test.checks_inputs` must be true or false")
+    return TestProgram(main_file=main, files=tuple(files), expected=expected,
+                       checks_inputs=checks_inputs)
 
 
 def _parse_nix(data: dict[str, Any], where: str) -> NixSpec:
