@@ -1,4 +1,4 @@
-"""The `sandkasten` command: `serve` (the default) and `host-build`."""
+"""The `sandkasten` command: `serve` (the default), `host-build` and `envs`."""
 
 from __future__ import annotations
 
@@ -18,11 +18,16 @@ def main(argv: list[str] | None = None) -> int:
         from sandkasten_py.hostbuild import main as host_build
 
         return host_build(argv[1:])
+    if argv and argv[0] == "envs":
+        from sandkasten_py.envcheck import main as check_environments
+
+        return check_environments(argv[1:])
     parser = argparse.ArgumentParser(prog="sandkasten", description="Run untrusted code in nsjail behind a REST API.")
     parser.add_argument("--version", action="version", version=f"sandkasten-py {__version__}")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the API (the default; configured by CONFIG_PATH and env vars)")
     commands.add_parser("host-build", help="build environment manifests from nix/packages on this host")
+    commands.add_parser("envs", help="list environments and check them (conformance program and example)")
     parser.parse_args(argv)
     return serve()
 

@@ -137,7 +137,16 @@ def test_conformance_program_detects(daemon: Any, built_programs: dict[str, str]
     assert result["status"] == exit_code, f"{case}: {result}"
 
 
-@pytest.mark.parametrize("env_id", ENVIRONMENT_IDS)
+# As in Sandkasten, SQL has no example: a query cannot read a name from stdin.
+WITHOUT_EXAMPLE = {"sql"}
+
+
+@pytest.mark.parametrize("env_id", DESCRIBED_IDS)
+def test_every_environment_but_sql_has_an_example(env_id: str) -> None:
+    assert (description(env_id).example is None) == (env_id in WITHOUT_EXAMPLE)
+
+
+@pytest.mark.parametrize("env_id", [i for i in ENVIRONMENT_IDS if i not in WITHOUT_EXAMPLE])
 def test_example_program_greets(daemon: Any, env_id: str) -> None:
     example = description(env_id).example
     assert example is not None, f"nix/packages/{env_id} has no example"
