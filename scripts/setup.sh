@@ -20,8 +20,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # 1. Debian packages: the host builder says which ones the environments use.
-# slirp4netns and nftables give jobs with `network: true` their own namespace with outbound access.
-wanted="$(PYTHONPATH=. python3 -m sandkasten_py.hostbuild --print-apt-packages) slirp4netns nftables"
+# slirp4netns and nftables give jobs with `network: true` their own namespace with outbound access;
+# nix-bin lets the tests parse and evaluate the Nix files (nixpkgs itself cannot be fetched here).
+wanted="$(PYTHONPATH=. python3 -m sandkasten_py.hostbuild --print-apt-packages) slirp4netns nftables nix-bin"
 missing=()
 for package in $wanted; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)

@@ -183,7 +183,7 @@ class _Job:
             if self.kill_timer is not None:
                 self.kill_timer.cancel()
             if self.pid:
-                self._kill_everything()
+                self._abandon()
             for fd in fds.parent_ends():
                 try:
                     self.loop.remove_reader(fd)
@@ -218,7 +218,7 @@ class _Job:
                 self.cgroup.enter(self.pid)
             os.write(fds.gate_w, b"\n")
         except OSError as e:
-            self._kill_everything()
+            self._abandon()
             raise SandboxError(f"cannot confine the job: {e}") from e
         finally:
             fds.close_gate()
@@ -271,6 +271,7 @@ class _Job:
         self.kill_timer = self.loop.call_later(KILL_GRACE_S, self._kill_everything)
 
     def _kill_everything(self) -> None:
+        """SIGKILL nsjail and everything in the job's cgroup (run() still reaps nsjail)."""
         if self.pid:
             try:
                 os.kill(self.pid, signal.SIGKILL)
@@ -278,11 +279,15 @@ class _Job:
                 pass
         if self.cgroup is not None:
             self.cgroup.kill_all()
-        if self.pid:
-            try:  # reap it here when run() is not going to
-                os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
+
+    def _abandon(self) -> None:
+        """Kill and reap a job that run() will not wait for (it failed or was cancelled)."""
+        self._kill_everything()
+        try:  # SIGKILL makes this quick
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self.pid = 0
 
     def _finish_cgroup(self) -> CgroupStats | None:
         if self.cgroup is None:
