@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# $1 is the main file, the rest are the program's arguments.
+exec node /program/"$@"

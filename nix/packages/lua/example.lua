@@ -1,0 +1,2 @@
+local name = io.read("l") or ""
+print("Hello, " .. name .. "!")

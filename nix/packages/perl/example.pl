@@ -1,0 +1,3 @@
+my $name = <STDIN> // '';
+chomp $name;
+print "Hello, $name!\n";

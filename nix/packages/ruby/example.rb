@@ -1,0 +1,2 @@
+name = ($stdin.gets || "").chomp
+puts "Hello, #{name}!"

@@ -1,0 +1,2 @@
+.read foo.sql
+SELECT text AS out FROM answers WHERE id = 2;
