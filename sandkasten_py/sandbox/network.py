@@ -89,7 +89,8 @@ class Networks:
 
         `state_dir` receives the jobs' /etc/resolv.conf (pointing at slirp4netns's DNS).
         """
-        tools = {name: shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") for name in TOOLS}
+        search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin:/usr/bin:/sbin:/bin"])
+        tools = {name: shutil.which(name, path=search) for name in TOOLS}
         if not all(tools.values()):
             missing = [name for name, path in tools.items() if not path]
             log.warning("outbound network for jobs unavailable, missing: %s", ", ".join(missing))
