@@ -74,6 +74,8 @@ def nsjail_argv(nsjail: str, spec: JobSpec, *, use_cgroup: bool, resolv_conf: st
         argv += ["--symlink", f"{link.target}:{link.path}"]
     for device in DEVICES:
         argv += ["--bindmount_ro", device]
+    # /dev/random blocks on nothing since Linux 5.6; runtimes (the JVM's SecureRandom) expect it.
+    argv += ["--bindmount_ro", "/dev/urandom:/dev/random"]
     for target, path in LINKS:
         argv += ["--symlink", f"{target}:{path}"]
     if resolv_conf is not None:

@@ -1031,10 +1031,10 @@ def test_nul_and_invalid_unicode_through_the_api(daemon: Any) -> None:
 
 # ------------------------------------------------------------------------------------ FS-12
 
-DEVICES = ["/dev/full", "/dev/mem", "/dev/kmem", "/dev/port", "/dev/kmsg", "/dev/random", "/dev/tty",
+DEVICES = ["/dev/full", "/dev/mem", "/dev/kmem", "/dev/port", "/dev/kmsg", "/dev/tty",
            "/dev/console", "/dev/sda", "/dev/vda", "/dev/nvme0n1", "/dev/loop0", "/dev/loop-control",
            "/dev/fuse", "/dev/net/tun", "/dev/kvm", "/dev/shm", "/dev/ptmx", "/dev/pts"]
-DEV_ENTRIES = ["fd", "null", "stderr", "stdin", "stdout", "urandom", "zero"]
+DEV_ENTRIES = ["fd", "null", "random", "stderr", "stdin", "stdout", "urandom", "zero"]
 
 DEVICES_PY = """
 import json, os, sys
@@ -1079,7 +1079,7 @@ int main(int argc, char **argv) {
 @pytest.mark.catalogue("FS-12")
 @pytest.mark.parametrize("environment", ["python", "c", "bash"])
 def test_only_harmless_devices_exist(daemon: Any, environment: str) -> None:
-    """Inside the jail: /dev holds null, zero, urandom and the fd links, nothing else; /dev/full,
+    """Inside the jail: /dev holds null, zero, urandom (also as random) and the fd links, nothing else; /dev/full,
     /dev/mem, /dev/kmsg, block devices, ttys and the rest are absent (ENOENT), and no device
     node can be made (EPERM). The three devices that exist work."""
     if environment == "bash":

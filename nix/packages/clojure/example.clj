@@ -1,0 +1,2 @@
+(let [name (or (read-line) "")]
+  (println (str "Hello, " name "!")))

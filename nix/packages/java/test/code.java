@@ -1,0 +1,23 @@
+import java.util.List;
+
+// Not public: a public class would have to live in FooBar.java.
+class FooBar {
+    public static void main(String[] args) {
+        if (!Foo.readStdin().equals("stdin")) {
+            System.exit(1);
+        }
+        if (args.length != 3) {
+            System.exit(2);
+        }
+        List<String> expected = List.of("foo", "bar", "baz");
+        for (int i = 0; i < 3; i++) {
+            if (!args[i].equals(expected.get(i))) {
+                System.exit(3 + i);
+            }
+        }
+        if (!"hello world".equals(Foo.readFile("test.txt"))) {
+            System.exit(6);
+        }
+        System.out.println("OK");
+    }
+}
