@@ -1,6 +1,13 @@
 import sys
 
+import numpy
+
 from foo import check_stdin, read_file
+
+# NumPy comes with the environment: a small computation must work.
+if int(numpy.arange(4).sum()) != 6:
+    print("numpy gives a wrong sum", file=sys.stderr)
+    sys.exit(7)
 
 if not check_stdin(sys.stdin.read()):
     sys.exit(1)

@@ -1,0 +1,2 @@
+(let ((name (read-line *standard-input* nil "")))
+  (format t "Hello, ~a!~%" name))

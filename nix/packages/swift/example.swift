@@ -1,0 +1,2 @@
+let name = readLine() ?? ""
+print("Hello, \(name)!")
