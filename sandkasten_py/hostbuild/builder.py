@@ -40,9 +40,10 @@ from sandkasten_py.hostbuild.description import (
 )
 
 # Bump when the output for the same inputs changes, so old builds are redone.
-BUILDER_VERSION = "3"
-# Scripts run with /usr/bin/bash and every job expects the basic tools.
-ALWAYS_PACKAGES = ("bash", "coreutils")
+BUILDER_VERSION = "4"
+# Scripts run with /usr/bin/bash, every job expects the basic tools, and launchers of many
+# toolchains are `#!/bin/sh` scripts (dash provides /usr/bin/sh).
+ALWAYS_PACKAGES = ("bash", "coreutils", "dash")
 DEFAULT_PATH = "/usr/bin"
 MERGED_USR_SYMLINKS = (("/lib", "/usr/lib"), ("/lib64", "/usr/lib64"),
                        ("/bin", "/usr/bin"), ("/sbin", "/usr/sbin"))

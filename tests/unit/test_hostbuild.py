@@ -341,7 +341,7 @@ def test_script_text_sets_path_and_env_and_drops_shebang() -> None:
 
 def test_apt_packages_adds_bash_coreutils_and_version_package(tmp_path: Path) -> None:
     descs = [load_description(make_env(tmp_path, "python"))]
-    assert builder.apt_packages(descs) == ["python3", "bash", "coreutils", "python3.11"]
+    assert builder.apt_packages(descs) == ["python3", "bash", "coreutils", "dash", "python3.11"]
 
 
 def test_manifest_shape(tmp_path: Path) -> None:
@@ -376,7 +376,7 @@ def test_manifest_shape(tmp_path: Path) -> None:
 def test_print_apt_packages(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     make_env(tmp_path, "python")
     assert builder.main(["--packages-dir", str(tmp_path), "--print-apt-packages"]) == 0
-    assert capsys.readouterr().out == "python3 bash coreutils python3.11\n"
+    assert capsys.readouterr().out == "python3 bash coreutils dash python3.11\n"
 
 
 # ------------------------------------------------------------------ trees
