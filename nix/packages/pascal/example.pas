@@ -1,0 +1,9 @@
+program example;
+
+var
+  name: AnsiString;
+
+begin
+  ReadLn(name);
+  WriteLn('Hello, ', name, '!');
+end.
