@@ -41,6 +41,7 @@ LOG_LIMIT = 64 * 1024  # bytes of nsjail's own messages kept
 KILL_GRACE_S = 1.0  # after SIGTERM to nsjail, SIGKILL the whole cgroup
 DRAIN_AFTER_EXIT_S = 2.0  # output still buffered when nsjail exits
 NSJAIL_FAILED = 255  # nsjail's exit code for its own setup errors
+JOB_UID = 65534  # the job's uid and gid outside its user namespace (argv.NOBODY)
 SIGXFSZ_STATUS = 128 + signal.SIGXFSZ
 
 
@@ -368,6 +369,10 @@ class _Pipes:
         self.gate_r, self.gate_w = os.pipe()
         for fd in (self.stdin_w, self.stdout_r, self.stderr_r, self.log_r):
             os.set_blocking(fd, False)
+        # The job's uid must be able to reopen its own stdio (`/dev/stdin`, `cat /dev/stdin`),
+        # which checks the pipe's owner like a file's.
+        for fd in (self.stdin_r, self.stdout_w, self.stderr_w):
+            os.fchown(fd, JOB_UID, JOB_UID)
         self._open = {self.stdin_r, self.stdin_w, self.stdout_r, self.stdout_w, self.stderr_r,
                       self.stderr_w, self.log_r, self.log_w, self.gate_r, self.gate_w}
 

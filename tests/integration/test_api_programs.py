@@ -991,3 +991,15 @@ def test_a_program_in_use_is_not_pruned(pruning_daemon: Daemon) -> None:
     run = response.json()["run"]
     assert (run["status"], run["stdout"], run["stderr"]) == (0, f"{len(code)}\n", "")
 
+
+
+def test_a_job_can_reopen_its_own_stdio(daemon: Daemon) -> None:
+    """`/dev/stdin`, `/dev/stdout` and `/dev/stderr` can be opened by the job (Fortran, `cat`)."""
+    code = f"# {unique()}\ncat /dev/stdin; echo out > /dev/stdout; echo err > /dev/stderr\n"
+    response = daemon.post("/run", json={
+        "build": {"environment": "bash", "main_file": {"content": code}},
+        "run": {"stdin": "in\n"},
+    })
+    assert response.status_code == 200, response.text
+    run = response.json()["run"]
+    assert (run["status"], run["stdout"], run["stderr"]) == (0, "in\nout\n", "err\n")
