@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from conftest import Daemon
+from conftest import ENVIRONMENTS as ENVIRONMENTS_DIR, Daemon
 
 pytestmark = pytest.mark.sandbox
 
@@ -100,11 +100,13 @@ def test_config_reflects_environment_overrides(daemon_factory: Callable[..., Dae
 # --------------------------------------------------------------------- GET /environments
 
 
-def test_environments_lists_the_five_environments(daemon: Daemon) -> None:
+def test_environments_lists_the_host_built_environments(daemon: Daemon) -> None:
+    """Every manifest in pkgs/ is served (the five first ones with their exact names)."""
     response = daemon.get("/environments")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == set(ENVIRONMENTS)
+    built = {p.name.removesuffix(".json") for p in ENVIRONMENTS_DIR.glob("*.json")}
+    assert set(body) == built and set(ENVIRONMENTS) <= built
     for env_id, (name, main_file) in ENVIRONMENTS.items():
         env = body[env_id]
         assert set(env) == {"name", "version", "default_main_file_name", "example", "meta"}, env_id

@@ -393,7 +393,7 @@ def test_json_content_type_variants_are_accepted(daemon: Daemon) -> None:
 
 @pytest.mark.parametrize("path", ["/run", "/programs"])
 def test_environment_not_found(daemon: Daemon, path: str) -> None:
-    request = {"environment": "cobol", "main_file": {"content": "x"}}
+    request = {"environment": "brainfuck", "main_file": {"content": "x"}}
     response = daemon.post(path, json={"build": request} if path == "/run" else request)
     error(response, 404, {"error": "environment_not_found"})
 
@@ -762,21 +762,21 @@ def test_non_json_content_type_is_415_plain_text(daemon: Daemon, path: str, cont
 
 @pytest.mark.parametrize("path", ["/run", "/programs"])
 def test_invalid_file_names_win_over_unknown_environment(daemon: Daemon, path: str) -> None:
-    request = {"environment": "cobol", "main_file": {"content": "x"},
+    request = {"environment": "brainfuck", "main_file": {"content": "x"},
                "files": [{"name": "a", "content": ""}, {"name": "a", "content": ""}]}
     response = daemon.post(path, json={"build": request} if path == "/run" else request)
     error(response, 400, {"error": "invalid_file_names"})
 
 
 def test_invalid_run_file_names_win_over_unknown_environment(daemon: Daemon) -> None:
-    response = daemon.post("/run", json={"build": {"environment": "cobol", "main_file": {"content": "x"}},
+    response = daemon.post("/run", json={"build": {"environment": "brainfuck", "main_file": {"content": "x"}},
                                          "run": {"files": [{"name": "..", "content": ""}]}})
     error(response, 400, {"error": "invalid_file_names"})
 
 
 @pytest.mark.parametrize("path", ["/run", "/programs"])
 def test_invalid_env_vars_win_over_unknown_environment(daemon: Daemon, path: str) -> None:
-    request = {"environment": "cobol", "main_file": {"content": "x"}, "env_vars": UNDERSCORE}
+    request = {"environment": "brainfuck", "main_file": {"content": "x"}, "env_vars": UNDERSCORE}
     response = daemon.post(path, json={"build": request} if path == "/run" else request)
     error(response, 400, {"error": "invalid_env_vars"})
 
@@ -792,13 +792,13 @@ def test_invalid_file_names_win_over_invalid_env_vars(daemon: Daemon) -> None:
 
 @pytest.mark.parametrize("path", ["/run", "/programs"])
 def test_unknown_environment_wins_over_compile_limits(daemon: Daemon, path: str) -> None:
-    request = {"environment": "cobol", "main_file": {"content": "x"}, "compile_limits": {"time": 999}}
+    request = {"environment": "brainfuck", "main_file": {"content": "x"}, "compile_limits": {"time": 999}}
     response = daemon.post(path, json={"build": request} if path == "/run" else request)
     error(response, 404, {"error": "environment_not_found"})
 
 
 def test_unknown_environment_wins_over_run_limits(daemon: Daemon) -> None:
-    response = daemon.post("/run", json={"build": {"environment": "cobol", "main_file": {"content": "x"}},
+    response = daemon.post("/run", json={"build": {"environment": "brainfuck", "main_file": {"content": "x"}},
                                          "run": {"run_limits": {"time": 999}}})
     error(response, 404, {"error": "environment_not_found"})
 

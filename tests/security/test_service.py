@@ -336,7 +336,7 @@ def test_error_responses_leave_nothing_behind(daemon: Any) -> None:
         ("/run", {"build": built_before_refusal, "run": {"run_limits": {"time": 11}}}, 400),
         ("/run", {"build": {"environment": "bash", "main_file": {"content": unique()}},
                   "run": {"run_limits": {"time": -1}}}, 422),
-        ("/programs", {"environment": "cobol", "main_file": {"content": unique()}}, 404),
+        ("/programs", {"environment": "brainfuck", "main_file": {"content": unique()}}, 404),
         ("/programs", {"environment": "bash", "main_file": {"content": unique()},
                        "files": [{"name": "../x", "content": ""}]}, 422),
         (f"/programs/{uuid.uuid4()}/run", {}, 404),
