@@ -1,8 +1,13 @@
-"""What the security tests share: send a program through POST /run and read what it printed."""
+"""What the security tests share: send a program through POST /run, read what it printed,
+find a job's processes on the host."""
 
 from __future__ import annotations
 
 import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -33,3 +38,39 @@ def clean_json_stdout(result: dict[str, Any]) -> Any:
     """The JSON a program printed; it must have exited 0 without running into any limit."""
     assert (result["status"], result["exceeded"]) == (0, []), result
     return json.loads(result["stdout"])
+
+
+def host_processes_with(marker: str) -> list[int]:
+    """Pids of host processes whose command line contains `marker`."""
+    found = []
+    needle = marker.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def host_process_with_argv0(marker: str, still_running: Callable[[], bool],
+                            deadline_s: float = 10) -> int:
+    """Poll the host's /proc until a process whose argv[0] is `marker` shows up; return its pid."""
+    deadline = time.monotonic() + deadline_s
+    needle = marker.encode()
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if argv0 == needle:
+                return int(entry.name)
+        assert still_running(), "the job ended before its process was seen on the host"
+        time.sleep(0.01)  # poll interval, not a wait for a fixed time
+    raise AssertionError(f"no host process with argv[0] {marker!r} within {deadline_s} s")

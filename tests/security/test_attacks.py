@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.security.jobs import json_stdout, run
+from tests.security.jobs import host_processes_with, json_stdout, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -41,22 +41,6 @@ def timed_run(daemon: Any, environment: str, code: str, **run_: Any) -> tuple[di
     started = time.monotonic()
     result = run(daemon, environment, code, **run_)
     return result, time.monotonic() - started
-
-
-def host_processes_with(marker: str) -> list[int]:
-    """Pids of host processes whose command line contains `marker`."""
-    found = []
-    needle = marker.encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if needle in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
 def memory_limit_kb(memory_mb: int) -> int:

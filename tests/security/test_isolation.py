@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,7 +29,12 @@ import pytest
 import requests
 
 from sandkasten_py.hostbuild.description import load_description
-from tests.security.jobs import json_stdout, run
+from tests.security.jobs import (
+    host_process_with_argv0,
+    host_processes_with,
+    json_stdout,
+    run,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -48,41 +52,6 @@ POLL_DEADLINE_S = 10
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def host_processes_with(marker: str) -> list[int]:
-    """Pids of host processes whose command line contains `marker`."""
-    found = []
-    needle = marker.encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if needle in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-def host_process_with_argv0(marker: str, still_running: Callable[[], bool]) -> int:
-    """Poll the host's /proc until a process whose argv[0] is `marker` shows up; return its pid."""
-    deadline = time.monotonic() + POLL_DEADLINE_S
-    needle = marker.encode()
-    while time.monotonic() < deadline:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0]
-            except OSError:
-                continue
-            if argv0 == needle:
-                return int(entry.name)
-        assert still_running(), "the job ended before its process was seen on the host"
-        time.sleep(0.01)  # poll interval, not a wait for a fixed time
-    raise AssertionError(f"no host process with argv[0] {marker!r} within {POLL_DEADLINE_S} s")
 
 
 def status_field(pid: int, name: str) -> list[str]:

@@ -15,7 +15,6 @@ import os
 import shutil
 import stat
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.security.jobs import clean_json_stdout as json_stdout
-from tests.security.jobs import run
+from tests.security.jobs import host_process_with_argv0, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -38,25 +37,6 @@ CGROUP_CONTROLLERS = ("memory", "pids", "cpuacct")
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def host_process_with_argv0(marker: str, still_running: Callable[[], bool]) -> int:
-    """Poll the host's /proc until a process whose argv[0] is `marker` shows up; return its pid."""
-    deadline = time.monotonic() + POLL_DEADLINE_S
-    needle = marker.encode()
-    while time.monotonic() < deadline:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0]
-            except OSError:
-                continue
-            if argv0 == needle:
-                return int(entry.name)
-        assert still_running(), "the job ended before its process was seen on the host"
-        time.sleep(0.01)  # poll interval, not a wait for a fixed time
-    raise AssertionError(f"no host process with argv[0] {marker!r} within {POLL_DEADLINE_S} s")
 
 
 def daemon_still_serves(daemon: Any) -> None:
