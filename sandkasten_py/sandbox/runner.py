@@ -20,7 +20,6 @@ Errors: everything that goes wrong around the job (not inside it) is raised as `
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import resource
@@ -30,9 +29,10 @@ import uuid
 from collections.abc import Callable
 
 from sandkasten_py.sandbox.argv import LOG_FD, MB, nsjail_argv
-from sandkasten_py.sandbox.cgroup import Cgroups, CgroupError, CgroupStats, JobCgroup
+from sandkasten_py.sandbox.cgroup import CgroupError, Cgroups, CgroupStats, JobCgroup
 from sandkasten_py.sandbox.job import JobOutcome, JobSpec, JobStatus
 from sandkasten_py.sandbox.network import NetworkError, Networks
+from sandkasten_py.sandbox.pipes import Pipes, Stream
 
 log = logging.getLogger(__name__)
 
@@ -41,49 +41,11 @@ LOG_LIMIT = 64 * 1024  # bytes of nsjail's own messages kept
 KILL_GRACE_S = 1.0  # after SIGTERM to nsjail, SIGKILL the whole cgroup
 DRAIN_AFTER_EXIT_S = 2.0  # output still buffered when nsjail exits
 NSJAIL_FAILED = 255  # nsjail's exit code for its own setup errors
-JOB_UID = 65534  # the job's uid and gid outside its user namespace (argv.NOBODY)
 SIGXFSZ_STATUS = 128 + signal.SIGXFSZ
 
 
 class SandboxError(Exception):
     """The sandbox could not run a job (not: the job failed)."""
-
-
-class _Stream:
-    """Collects one output pipe up to a limit."""
-
-    def __init__(self, fd: int, limit: int, on_overflow: Callable[[], None] | None) -> None:
-        self.fd = fd
-        self.limit = limit
-        self.on_overflow = on_overflow
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.overflowed = False
-        self.closed = asyncio.get_running_loop().create_future()
-
-    def on_readable(self) -> None:
-        try:
-            data = os.read(self.fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            asyncio.get_running_loop().remove_reader(self.fd)
-            if not self.closed.done():
-                self.closed.set_result(None)
-            return
-        room = self.limit - self.size
-        if room > 0:
-            self.chunks.append(data[:room])
-        self.size += len(data)
-        if self.size > self.limit and not self.overflowed:
-            self.overflowed = True
-            if self.on_overflow is not None:
-                self.on_overflow()
-
-    def value(self) -> bytes:
-        return b"".join(self.chunks)
 
 
 class NsjailRunner:
@@ -150,7 +112,7 @@ class _Job:
 
     async def run(self) -> JobOutcome:
         limits = self.spec.limits
-        fds = _Pipes()
+        fds = Pipes()
         try:
             started = time.monotonic()
             self._spawn(fds)
@@ -158,9 +120,9 @@ class _Job:
             pidfd = os.pidfd_open(self.pid)
             self.loop.add_reader(pidfd, _resolve, exited)
             streams = [
-                _Stream(fds.stdout_r, limits.stdout_max_size, lambda: self.kill("stdout_max_size")),
-                _Stream(fds.stderr_r, limits.stderr_max_size, lambda: self.kill("stderr_max_size")),
-                _Stream(fds.log_r, LOG_LIMIT, None),
+                Stream(fds.stdout_r, limits.stdout_max_size, lambda: self.kill("stdout_max_size")),
+                Stream(fds.stderr_r, limits.stderr_max_size, lambda: self.kill("stderr_max_size")),
+                Stream(fds.log_r, LOG_LIMIT, None),
             ]
             for stream in streams:
                 self.loop.add_reader(stream.fd, stream.on_readable)
@@ -194,7 +156,7 @@ class _Job:
         stdout, stderr, nsjail_log = (s.value() for s in streams)
         return self._outcome(wait_status, rusage, stats, wall_ms, stdout, stderr, nsjail_log)
 
-    def _spawn(self, fds: _Pipes) -> None:
+    def _spawn(self, fds: Pipes) -> None:
         try:
             command = [*self.enter, "/bin/sh", "-c", GATE, "sh", *self.argv]
             self.pid = os.posix_spawn(
@@ -224,7 +186,7 @@ class _Job:
         finally:
             fds.close_gate()
 
-    def _feed_stdin(self, fds: _Pipes) -> Callable[[], None]:
+    def _feed_stdin(self, fds: Pipes) -> Callable[[], None]:
         """Write stdin without blocking; returns a function that stops writing."""
         data = memoryview(self.spec.stdin)
         fd = fds.stdin_w
@@ -356,47 +318,3 @@ def _status(exit_code: int, exceeded: set[str], killed: bool) -> JobStatus:
 def _nsjail_failed(nsjail_log: bytes) -> bool:
     # nsjail marks its own fatal problems with [E] or [F]; a job's exit(255) leaves no such line.
     return any(line.startswith((b"[E]", b"[F]")) for line in nsjail_log.splitlines())
-
-
-class _Pipes:
-    """The five pipes between the daemon and a job, closed exactly once."""
-
-    def __init__(self) -> None:
-        self.stdin_r, self.stdin_w = os.pipe()
-        self.stdout_r, self.stdout_w = os.pipe()
-        self.stderr_r, self.stderr_w = os.pipe()
-        self.log_r, self.log_w = os.pipe()
-        self.gate_r, self.gate_w = os.pipe()
-        for fd in (self.stdin_w, self.stdout_r, self.stderr_r, self.log_r):
-            os.set_blocking(fd, False)
-        # The job's uid must be able to reopen its own stdio (`/dev/stdin`, `cat /dev/stdin`),
-        # which checks the pipe's owner like a file's.
-        for fd in (self.stdin_r, self.stdout_w, self.stderr_w):
-            os.fchown(fd, JOB_UID, JOB_UID)
-        self._open = {self.stdin_r, self.stdin_w, self.stdout_r, self.stdout_w, self.stderr_r,
-                      self.stderr_w, self.log_r, self.log_w, self.gate_r, self.gate_w}
-
-    def _close(self, *fds: int) -> None:
-        for fd in fds:
-            if fd in self._open:
-                self._open.discard(fd)
-                try:
-                    os.close(fd)
-                except OSError as e:
-                    if e.errno != errno.EBADF:
-                        raise
-
-    def close_child_ends(self) -> None:
-        self._close(self.stdin_r, self.stdout_w, self.stderr_w, self.log_w, self.gate_r)
-
-    def close_gate(self) -> None:
-        self._close(self.gate_w)
-
-    def close_stdin(self) -> None:
-        self._close(self.stdin_w)
-
-    def parent_ends(self) -> tuple[int, ...]:
-        return tuple(fd for fd in (self.stdout_r, self.stderr_r, self.log_r) if fd in self._open)
-
-    def close_all(self) -> None:
-        self._close(*list(self._open))
