@@ -13,31 +13,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import errno
-import fcntl
 import glob
 import hashlib
 import json
 import os
 import shlex
 import shutil
-import stat
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import sandkasten_py
-from sandkasten_py.jobvars import JOB_VARIABLES
-from sandkasten_py.hostbuild import debian, tree
+from sandkasten_py.hostbuild import debian, files, tree
 from sandkasten_py.hostbuild.description import (
     Description,
     DescriptionError,
     description_files,
     load_all,
 )
+from sandkasten_py.jobvars import JOB_VARIABLES
 
 # Bump when the output for the same inputs changes, so old builds are redone.
 BUILDER_VERSION = "4"
@@ -52,9 +48,6 @@ MANIFEST_DIR = Path("share/sandkasten/packages")
 # may lie under /tmp or /box, and its mount point would then show up in the job's own /tmp.
 JAIL_SCRIPTS = "/sandkasten"
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
 
 
 @dataclass(frozen=True)
@@ -209,7 +202,7 @@ def compute_stamp(desc: Description, closure: list[debian.Package], layout: Layo
     add("merged", sorted(host.merged))
     assert desc.host is not None
     for extra in desc.host.extra_paths:
-        for extra_file, info in _walk_stats(extra):
+        for extra_file, info in files.walk_stats(extra):
             add("extra", extra_file, info.st_mode, info.st_size, info.st_mtime_ns)
     return digest.hexdigest()
 
@@ -247,7 +240,7 @@ def build_environment(desc: Description, layout: Layout, host: HostState,
     closure, version = prepare(desc, host)
     stamp = compute_stamp(desc, closure, layout, host)
     stamp_path = layout.stamp(desc.id)
-    if not force and _read(stamp_path) == stamp and layout.manifest(desc.id).is_file() \
+    if not force and files.read(stamp_path) == stamp and layout.manifest(desc.id).is_file() \
             and layout.root(desc.id).is_dir() and layout.scripts(desc.id).is_dir():
         return None
 
@@ -259,9 +252,9 @@ def build_environment(desc: Description, layout: Layout, host: HostState,
 
     _build_scripts(desc, layout)
     stats = _build_root(desc, closure, layout, host)
-    _write_file(layout.manifest(desc.id),
+    files.write_file(layout.manifest(desc.id),
                 json.dumps(manifest_data(desc, version, layout), indent=2, ensure_ascii=False) + "\n")
-    _write_file(stamp_path, stamp + "\n")
+    files.write_file(stamp_path, stamp + "\n")
     seconds = time.monotonic() - started
     return (f"{desc.id}: built {desc.name} {version} from {len(closure)} Debian packages "
             f"({stats.files} files, {stats.bytes / 1e6:.1f} MB) in {seconds:.1f} s")
@@ -273,7 +266,7 @@ def build(descs: list[Description], out: Path, force: bool = False) -> int:
     layout.out.mkdir(parents=True, exist_ok=True, mode=tree.DIR_MODE)
     status = 0
     built = False
-    with _umask(0o022), _locked(layout.out / ".hostbuild.lock"):
+    with files.umask(0o022), files.locked(layout.out / ".hostbuild.lock"):
         host = HostState.read()
         for desc in descs:
             if desc.host is None:
@@ -294,31 +287,31 @@ def build(descs: list[Description], out: Path, force: bool = False) -> int:
                 print(line, flush=True)
                 built = True
     if built:
-        _warn_if_unreachable(layout.out)
+        files.warn_if_unreachable(layout.out)
     return status
 
 
 def _build_scripts(desc: Description, layout: Layout) -> None:
     assert desc.host is not None
     final = layout.scripts(desc.id)
-    temp = _temp_sibling(final)
+    temp = files.temp_sibling(final)
     temp.mkdir(mode=tree.DIR_MODE)
     path = desc.host.path or DEFAULT_PATH
     scripts = {"run.sh": desc.run_script}
     if desc.compile_script is not None:
         scripts["compile.sh"] = desc.compile_script
     for name, body in scripts.items():
-        _write_plain(temp / name, script_text(body, path, desc.env), 0o755)
+        files.write_plain(temp / name, script_text(body, path, desc.env), 0o755)
     # Nothing is mounted at its host path (the format's "closure"); see `manifest_data` mounts.
-    _write_plain(temp / "closure", "", 0o644)
-    _swap_in(temp, final)
+    files.write_plain(temp / "closure", "", 0o644)
+    files.swap_in(temp, final)
 
 
 def _build_root(desc: Description, closure: list[debian.Package], layout: Layout,
                 host: HostState) -> tree.TreeStats:
     assert desc.host is not None
     final = layout.root(desc.id)
-    temp = _temp_sibling(final)
+    temp = files.temp_sibling(final)
     temp.mkdir(mode=tree.DIR_MODE)
     (temp / "usr").mkdir(mode=tree.DIR_MODE)
     entries = closure_entries(closure, host.files, host.diversions, host.merged)
@@ -326,41 +319,8 @@ def _build_root(desc: Description, closure: list[debian.Package], layout: Layout
     stats = tree.build_tree(str(temp), entries, host.alternatives)
     for extra in desc.host.extra_paths:
         tree.copy_host_path(extra, str(temp) + extra.rstrip("/"))
-    _swap_in(temp, final)
+    files.swap_in(temp, final)
     return stats
-
-
-def _temp_sibling(final: Path) -> Path:
-    return final.with_name(f".{final.name}.tmp-{os.getpid()}")
-
-
-def _swap_in(temp: Path, final: Path) -> None:
-    # rename() cannot replace a non-empty directory, so an existing tree is
-    # exchanged with the new one in one step and then removed. Jobs that
-    # already mounted the old tree keep it; it only loses its name.
-    if not os.path.lexists(final):
-        os.rename(temp, final)
-        return
-    if not _exchange(temp, final):
-        # Without renameat2 there is a short moment without `final`.
-        aside = temp.with_name(temp.name + ".old")
-        os.rename(final, aside)
-        os.rename(temp, final)
-        temp = aside
-    shutil.rmtree(temp)
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Atomically swap two paths (renameat2 RENAME_EXCHANGE); False if unsupported."""
-    renameat2 = getattr(_LIBC, "renameat2", None)
-    if renameat2 is None:
-        return False
-    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL):
-        return False
-    raise OSError(err, os.strerror(err), str(first), None, str(second))
 
 
 def _remove_leftovers(layout: Layout, env_id: str) -> None:
@@ -368,65 +328,6 @@ def _remove_leftovers(layout: Layout, env_id: str) -> None:
     for parent in (layout.out / "roots", layout.out / "scripts"):
         for leftover in glob.glob(str(parent / f".{glob.escape(env_id)}.tmp-*")):
             shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _write_plain(path: Path, text: str, mode: int) -> None:
-    path.write_text(text, encoding="utf-8")
-    os.chmod(path, mode)
-
-
-def _write_file(path: Path, text: str) -> None:
-    # The temporary file lives one level up: the daemon takes every entry of
-    # the manifest folder for an environment.
-    temp = path.parent.parent / f".{path.name}.tmp-{os.getpid()}"
-    _write_plain(temp, text, 0o644)
-    os.replace(temp, path)
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-
-
-def _walk_stats(path: str) -> Iterator[tuple[str, os.stat_result]]:
-    yield path, os.lstat(path)
-    if os.path.isdir(path) and not os.path.islink(path):
-        for directory, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(dirs + files):
-                full = os.path.join(directory, name)
-                yield full, os.lstat(full)
-
-
-def _warn_if_unreachable(out: Path) -> None:
-    # nsjail mounts as root but checks that the job's user can reach the
-    # source; a folder without o+x on the way (like /root) breaks every job.
-    for folder in [out, *out.parents]:
-        mode = os.stat(folder).st_mode
-        if not mode & stat.S_IXOTH:
-            print(f"warning: {folder} is not searchable by other users (mode "
-                  f"{stat.S_IMODE(mode):04o}); jobs cannot mount anything under {out}",
-                  file=sys.stderr)
-            return
-
-
-@contextlib.contextmanager
-def _umask(mask: int) -> Iterator[None]:
-    previous = os.umask(mask)
-    try:
-        yield
-    finally:
-        os.umask(previous)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
-        os.chmod(path, 0o644)
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 # ------------------------------------------------------------------ CLI
