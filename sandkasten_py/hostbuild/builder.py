@@ -266,11 +266,12 @@ def build(descs: list[Description], out: Path, force: bool = False) -> int:
     layout.out.mkdir(parents=True, exist_ok=True, mode=tree.DIR_MODE)
     status = 0
     built = False
+    nix_only = []
     with files.umask(0o022), files.locked(layout.out / ".hostbuild.lock"):
         host = HostState.read()
         for desc in descs:
             if desc.host is None:
-                print(f"{desc.id}: skipped: no [host] section in {desc.directory}/package.toml")
+                nix_only.append(f"{desc.id}: skipped: no [host] section in {desc.directory}/package.toml")
                 continue
             try:
                 line = build_environment(desc, layout, host, force)
@@ -288,6 +289,11 @@ def build(descs: list[Description], out: Path, force: bool = False) -> int:
                 built = True
     if built:
         files.warn_if_unreachable(layout.out)
+    # Environments that exist only for Nix are named when something was built, so that a run
+    # with nothing to do stays silent (`make setup` is quiet when nothing changed).
+    if built or len(descs) == len(nix_only):
+        for line in nix_only:
+            print(line)
     return status
 
 
