@@ -1,4 +1,5 @@
-"""The `sandkasten` command: `serve` (the default), `host-build` and `envs`."""
+"""The `sandkasten` command: `serve` (the default), `host-build`, `envs`, `integration-tests` and
+`config-doc`."""
 
 from __future__ import annotations
 
@@ -22,12 +23,24 @@ def main(argv: list[str] | None = None) -> int:
         from sandkasten_py.envcheck import main as check_environments
 
         return check_environments(argv[1:])
+    if argv and argv[0] == "integration-tests":
+        from sandkasten_py.integration import main as integration_tests
+
+        return integration_tests(argv[1:])
+    if argv and argv[0] == "config-doc":
+        from sandkasten_py.configdoc import main as config_doc
+
+        return config_doc(argv[1:])
     parser = argparse.ArgumentParser(prog="sandkasten", description="Run untrusted code in nsjail behind a REST API.")
     parser.add_argument("--version", action="version", version=f"sandkasten-py {__version__}")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the API (the default; configured by CONFIG_PATH and env vars)")
     commands.add_parser("host-build", help="build environment manifests from nix/packages on this host")
     commands.add_parser("envs", help="list environments and check them (conformance program and example)")
+    commands.add_parser("integration-tests",
+                        help="run the API conformance and security suites against real daemons "
+                             "(pytest arguments follow; see `integration-tests --help`)")
+    commands.add_parser("config-doc", help="write the configuration reference docs/configuration.md")
     parser.parse_args(argv)
     return serve()
 

@@ -72,7 +72,7 @@ class MainFile(msgspec.Struct, kw_only=True):
     """The main file of a program. Its name defaults to the environment's default main file name."""
 
     name: FileName | None = None
-    content: FileContent
+    content: Annotated[FileContent, Meta(examples=["print(6 * 7)"])]
 
     def __post_init__(self) -> None:
         if self.name is not None:
@@ -83,7 +83,7 @@ class File(msgspec.Struct):
     """A file placed in the working directory (`/box`) of a build or run step."""
 
     name: FileName
-    content: FileContent
+    content: Annotated[FileContent, Meta(examples=["1 2 3"])]
 
     def __post_init__(self) -> None:
         _check_full_match(_FILE_NAME_RE, self.name, "file name")
@@ -93,7 +93,7 @@ class EnvVar(msgspec.Struct):
     """An environment variable passed to a build or run step."""
 
     name: EnvVarName
-    value: EnvVarValue
+    value: Annotated[EnvVarValue, Meta(examples=["1"])]
 
     def __post_init__(self) -> None:
         _check_full_match(_ENV_VAR_NAME_RE, self.name, "environment variable name")
@@ -109,16 +109,26 @@ LIMIT_NAMES: tuple[str, ...] = (
 class LimitsOpt(msgspec.Struct):
     """Requested limits. A missing or `null` field means the configured maximum."""
 
-    cpus: PositiveU64 | None = None
-    time: PositiveU64 | None = None
-    memory: PositiveU64 | None = None
-    tmpfs: U64 | None = None
-    filesize: PositiveU64 | None = None
-    file_descriptors: PositiveU64 | None = None
-    processes: PositiveU64 | None = None
-    stdout_max_size: U64 | None = None
-    stderr_max_size: U64 | None = None
-    network: bool | None = None
+    cpus: Annotated[PositiveU64, Meta(description="Number of CPUs the job may run on.",
+                                      examples=[1])] | None = None
+    time: Annotated[PositiveU64, Meta(description="Wall-clock time limit in seconds.",
+                                      examples=[2])] | None = None
+    memory: Annotated[PositiveU64, Meta(description="Memory limit in MB (1 MB = 1,000,000 bytes).",
+                                        examples=[128])] | None = None
+    tmpfs: Annotated[U64, Meta(description="Size of the `/tmp` tmpfs in MB; 0 means no `/tmp`.",
+                               examples=[0])] | None = None
+    filesize: Annotated[PositiveU64, Meta(description="Largest file the job may write, in MB.",
+                                          examples=[1])] | None = None
+    file_descriptors: Annotated[PositiveU64, Meta(
+        description="Maximum number of open file descriptors.", examples=[64])] | None = None
+    processes: Annotated[PositiveU64, Meta(description="Maximum number of processes and threads.",
+                                           examples=[8])] | None = None
+    stdout_max_size: Annotated[U64, Meta(description="Bytes of stdout kept; more ends the job.",
+                                         examples=[4096])] | None = None
+    stderr_max_size: Annotated[U64, Meta(description="Bytes of stderr kept; more ends the job.",
+                                         examples=[4096])] | None = None
+    network: Annotated[bool, Meta(description="Whether the job may reach the network.",
+                                  examples=[False])] | None = None
 
     def __post_init__(self) -> None:
         for name in LIMIT_NAMES:
@@ -132,27 +142,41 @@ class BuildRequest(msgspec.Struct):
 
     environment: Annotated[str, Meta(description="Environment id, a key of `GET /environments`.",
                                      examples=["python"])]
-    main_file: MainFile
-    files: Annotated[list[File], Meta(max_length=10)] | None = None
-    env_vars: Annotated[list[EnvVar], Meta(max_length=16)] | None = None
-    compile_limits: LimitsOpt | None = None
+    main_file: Annotated[MainFile, Meta(description="The file the environment compiles or runs.")]
+    files: Annotated[list[File], Meta(
+        max_length=10, description="Further files (at most 10) next to the main file.")] | None = None
+    env_vars: Annotated[list[EnvVar], Meta(
+        max_length=16, description="Environment variables of the compile step (at most 16); "
+                                   "part of the cache key.")] | None = None
+    compile_limits: Annotated[LimitsOpt | None, Meta(
+        description="Limits of the compile step; missing fields mean the configured maximum."
+    )] = None
 
 
 class RunRequest(msgspec.Struct):
     """How to run a built program: stdin, args, extra files, env vars and run limits."""
 
-    stdin: FileContent | None = None
-    args: Annotated[list[Argument], Meta(max_length=100)] | None = None
-    files: Annotated[list[File], Meta(max_length=10)] | None = None
-    env_vars: Annotated[list[EnvVar], Meta(max_length=16)] | None = None
-    run_limits: LimitsOpt | None = None
+    stdin: Annotated[FileContent, Meta(description="Standard input of the program (at most 65536 "
+                                                   "characters).", examples=["42"])] | None = None
+    args: Annotated[list[Argument], Meta(
+        max_length=100, description="Command-line arguments (at most 100).",
+        examples=[["--verbose"]])] | None = None
+    files: Annotated[list[File], Meta(
+        max_length=10, description="Files (at most 10) placed next to the program for this run."
+    )] | None = None
+    env_vars: Annotated[list[EnvVar], Meta(
+        max_length=16, description="Environment variables of the run (at most 16).")] | None = None
+    run_limits: Annotated[LimitsOpt | None, Meta(
+        description="Limits of the run; missing fields mean the configured maximum.")] = None
 
 
 class BuildRunRequest(msgspec.Struct):
     """Build a program and run it straight away."""
 
-    build: BuildRequest
-    run: RunRequest | None = None
+    build: Annotated[BuildRequest, Meta(description="The program to build, as for `POST /programs`.")]
+    run: Annotated[RunRequest | None, Meta(
+        description="How to run it, as for `POST /programs/{program_id}/run`; `null` runs it "
+                    "with no input and the default limits.")] = None
 
 
 # -------------------------------------------------------------------------- responses

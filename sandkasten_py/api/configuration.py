@@ -25,6 +25,18 @@ async def get_config(request: Request, _: Any) -> PublicConfig:
     )
 
 
+_EXAMPLE_CONFIG = {
+    "program_ttl": 600,
+    "max_concurrent_jobs": 16,
+    "compile_limits": {"cpus": 1, "time": 30, "memory": 1024, "tmpfs": 256, "filesize": 16,
+            "file_descriptors": 256, "processes": 256, "stdout_max_size": 65536,
+            "stderr_max_size": 65536, "network": False},
+    "run_limits": {"cpus": 1, "time": 5, "memory": 256, "tmpfs": 256, "filesize": 16,
+            "file_descriptors": 256, "processes": 64, "stdout_max_size": 65536,
+            "stderr_max_size": 65536, "network": False},
+    "base_resource_usage_runs": 20,
+}
+
 OPERATIONS = [
     Operation(
         method="GET", path="/config", operation_id="get_config", tag="Configuration",
@@ -33,5 +45,6 @@ OPERATIONS = [
                     "defaults for limits a request leaves out or sets to `null`.",
         handler=get_config, response=PublicConfig,
         response_description="The public configuration of Sandkasten.",
+        response_example=_EXAMPLE_CONFIG,
     ),
 ]

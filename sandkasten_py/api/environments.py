@@ -39,6 +39,23 @@ async def get_base_resource_usage(request: Request, _: Any) -> BaseResourceUsage
     return result
 
 
+_EXAMPLE_ENVIRONMENTS = {
+    "python": {
+        "name": "Python", "version": "3.11.2", "default_main_file_name": "code.py",
+        "example": "print(f\"Hello, {input()}!\")", "meta": {"homepage": "https://www.python.org/"},
+    },
+    "c": {
+        "name": "C", "version": "12.2.0", "default_main_file_name": "code.c",
+        "example": None, "meta": {},
+    },
+}
+
+_EXAMPLE_BASE_RESOURCE_USAGE = {
+    "build": None,
+    "run": {"time": {"min": 31, "avg": 36, "max": 52},
+            "memory": {"min": 3840, "avg": 3912, "max": 4096}},
+}
+
 OPERATIONS = [
     Operation(
         method="GET", path="/environments", operation_id="list_environments", tag="Environments",
@@ -47,6 +64,7 @@ OPERATIONS = [
                     "describe the environments.",
         handler=list_environments, response=dict[str, Environment],
         response_description="Map of available environments.",
+        response_example=_EXAMPLE_ENVIRONMENTS,
     ),
     Operation(
         method="GET", path="/environments/{name}/resource_usage",
@@ -58,6 +76,7 @@ OPERATIONS = [
                     "only, as recompiling would take too long for many environments.",
         handler=get_base_resource_usage, response=BaseResourceUsage,
         response_description="Base resource usage of build and run step.",
+        response_example=_EXAMPLE_BASE_RESOURCE_USAGE,
         errors=(EnvironmentNotFound,), path_parameters={"name": "Environment id."}, shielded=True,
     ),
 ]

@@ -64,10 +64,13 @@ def openapi_document(operations: list[Operation], server: str) -> dict[str, Any]
 
 
 def _operation(operation: Operation, by_type: dict[Any, Any]) -> dict[str, Any]:
+    success: dict[str, Any] = {"schema": by_type[operation.response]}
+    if operation.response_example is not None:
+        success["example"] = operation.response_example
     responses: dict[str, Any] = {
         str(operation.status): {
             "description": operation.response_description,
-            "content": {"application/json": {"schema": by_type[operation.response]}},
+            "content": {"application/json": success},
         },
     }
     by_status: dict[int, list[type[ProgramError]]] = {}
@@ -76,26 +79,41 @@ def _operation(operation: Operation, by_type: dict[Any, Any]) -> dict[str, Any]:
     for status, errors in sorted(by_status.items()):
         responses[str(status)] = {
             "description": " ".join(f"`{ERRORS[e][1]}`: {ERRORS[e][2]}" for e in errors),
-            "content": {"application/json": {"schema": _one_of([_error_schema(e) for e in errors])}},
+            "content": {"application/json": {
+                "schema": _one_of([_error_schema(e) for e in errors]),
+                "examples": {ERRORS[e][1]: {"summary": ERRORS[e][2], "value": _error_example(e)}
+                             for e in errors},
+            }},
         }
     if operation.request is not None:
         responses["413"] = {
             "description": "The request body is larger than 32 MiB (no valid request is).",
-            "content": {"application/json": {"schema": _error_object("unprocessable_content",
-                                                                     reason={"type": "string"})}},
+            "content": {"application/json": {
+                "schema": _error_object("unprocessable_content", reason={"type": "string"}),
+                "example": {"error": "unprocessable_content",
+                            "reason": "request body larger than 33554432 bytes"},
+            }},
         }
         responses["415"] = {
             "description": "The request's Content-Type is missing or not JSON (plain-text body).",
-            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "content": {"text/plain": {
+                "schema": {"type": "string"},
+                "example": "the client request does not include the `Content-Type` header",
+            }},
         }
     responses["422"] = {
         "description": "The request could not be parsed or validated.",
-        "content": {"application/json": {"schema": _error_object("unprocessable_content",
-                                                                 reason={"type": "string"})}},
+        "content": {"application/json": {
+            "schema": _error_object("unprocessable_content", reason={"type": "string"}),
+            "example": {"error": "unprocessable_content",
+                        "reason": "parse request payload error: Object missing required field "
+                                  "`environment` - at `$`"},
+        }},
     }
     responses["500"] = {
         "description": "Internal server error (details are only logged).",
-        "content": {"application/json": {"schema": _error_object("internal_server_error")}},
+        "content": {"application/json": {"schema": _error_object("internal_server_error"),
+                                         "example": {"error": "internal_server_error"}}},
     }
     result: dict[str, Any] = {
         "operationId": operation.operation_id,
@@ -129,6 +147,28 @@ def _error_schema(error: type[ProgramError]) -> dict[str, Any]:
     return _error_object(name)
 
 
+# The `details` of a `compile_error`: the compile step's RunResult.
+_COMPILE_ERROR_DETAILS = {
+    "status": 1,
+    "stdout": "",
+    "stderr": "code.c:1:1: error: unknown type name 'nt'\n",
+    "resource_usage": {"time": 95, "memory": 21240, "cpu_time": 61},
+    "limits": {"cpus": 1, "time": 30, "memory": 1024, "tmpfs": 256, "filesize": 16,
+               "file_descriptors": 256, "processes": 256, "stdout_max_size": 65536,
+               "stderr_max_size": 65536, "network": False},
+    "exceeded": [],
+}
+
+
+def _error_example(error: type[ProgramError]) -> dict[str, Any]:
+    name = ERRORS[error][1]
+    if issubclass(error, CompileError):
+        return {"error": name, "details": _COMPILE_ERROR_DETAILS}
+    if issubclass(error, LimitsExceeded):
+        return {"error": name, "details": [{"name": "time", "max_value": 5}]}
+    return {"error": name}
+
+
 def _error_object(name: str, **extra: Any) -> dict[str, Any]:
     return {
         "type": "object",
@@ -145,7 +185,8 @@ def _to_openapi_3_0(node: Any) -> Any:
     """Turn msgspec's JSON Schema (2020-12) into OpenAPI 3.0 schema objects.
 
     `anyOf: [X, {type: null}]` becomes `nullable: true`, an `examples` list becomes a single
-    `example`, and an empty `required` list is dropped (3.0 wants at least one item).
+    `example`, an empty `required` list is dropped (3.0 wants at least one item), and a `$ref`
+    with a description (which 3.0 would ignore beside a `$ref`) is wrapped in `allOf`.
     """
     if isinstance(node, list):
         return [_to_openapi_3_0(item) for item in node]
@@ -167,4 +208,6 @@ def _to_openapi_3_0(node: Any) -> Any:
             node["example"] = examples[0]
     if node.get("required") == []:
         del node["required"]
+    if "$ref" in node and len(node) > 1:
+        node = {"allOf": [{"$ref": node.pop("$ref")}], **node}
     return node

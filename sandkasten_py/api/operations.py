@@ -49,6 +49,8 @@ class Operation:
     shielded: bool = False
     """Run to the end even if the client goes away (builds and runs are never cut half-way)."""
     request_example: Any = None
+    response_example: Any = None
+    """An example of the success response, shown in the OpenAPI document."""
 
 
 def route(operation: Operation) -> Route:

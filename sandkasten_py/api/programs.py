@@ -45,6 +45,18 @@ async def run(request: Request, body: RunRequest) -> RunResult:
 
 _EXAMPLE_BUILD = {"environment": "python", "main_file": {"content": "print(6 * 7)"}}
 
+_EXAMPLE_PROGRAM_ID = "8f1d2c3e-5b6a-4c7d-9e8f-0a1b2c3d4e5f"
+_EXAMPLE_RUN_RESULT = {
+    "status": 0,
+    "stdout": "42\n",
+    "stderr": "",
+    "resource_usage": {"time": 38, "memory": 3976, "cpu_time": 21},
+    "limits": {"cpus": 1, "time": 5, "memory": 256, "tmpfs": 256, "filesize": 16,
+            "file_descriptors": 256, "processes": 64, "stdout_max_size": 65536,
+            "stderr_max_size": 65536, "network": False},
+    "exceeded": [],
+}
+
 OPERATIONS = [
     Operation(
         method="POST", path="/run", operation_id="build_and_run", tag="Programs",
@@ -58,6 +70,8 @@ OPERATIONS = [
                 CompileLimitsExceeded, RunLimitsExceeded),
         shielded=True,
         request_example={"build": _EXAMPLE_BUILD, "run": {"stdin": "", "args": []}},
+        response_example={"program_id": _EXAMPLE_PROGRAM_ID, "ttl": 600, "cached": False,
+                          "build": None, "run": _EXAMPLE_RUN_RESULT},
     ),
     Operation(
         method="POST", path="/programs", operation_id="build", tag="Programs",
@@ -71,6 +85,8 @@ OPERATIONS = [
         errors=(EnvironmentNotFound, CompileError, InvalidFileNames, InvalidEnvVars,
                 CompileLimitsExceeded),
         shielded=True, request_example=_EXAMPLE_BUILD,
+        response_example={"program_id": _EXAMPLE_PROGRAM_ID, "ttl": 600, "cached": False,
+                          "compile_result": None},
     ),
     Operation(
         method="POST", path="/programs/{program_id}/run", operation_id="run", tag="Programs",
@@ -82,5 +98,6 @@ OPERATIONS = [
         path_parameters={"program_id": "The `program_id` returned by a build."},
         uuid_parameters=("program_id",),
         shielded=True, request_example={"stdin": "42", "args": ["--verbose"]},
+        response_example=_EXAMPLE_RUN_RESULT,
     ),
 ]
