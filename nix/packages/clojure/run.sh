@@ -16,6 +16,6 @@ mem=${SANDKASTEN_MEMORY_MB:-256}
 # /program on the class path lets the main file `require` the other files as namespaces.
 exec java -Xms$((mem / 16))m -Xmx$((mem * 6 / 10))m -Xss8m -XX:MaxMetaspaceSize=$((mem / 4))m \
     -XX:ReservedCodeCacheSize=32m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    -XX:ActiveProcessorCount=${SANDKASTEN_CPUS:-1} -Xshare:auto \
+    -XX:ActiveProcessorCount="${SANDKASTEN_CPUS:-1}" -Xshare:auto \
     -Djava.security.egd=file:/dev/urandom \
     -cp "$jar:/program" clojure.main /program/"$@"

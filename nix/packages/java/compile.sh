@@ -4,13 +4,15 @@ set -e
 # The JVM cannot see the job's memory limit (no /sys), so it is sized here.
 mem=${SANDKASTEN_MEMORY_MB:-1024}
 jvm=(-J-Xmx$((mem * 6 / 10))m -J-Xss8m -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1
-     -J-XX:ActiveProcessorCount=${SANDKASTEN_CPUS:-1} -J-Xshare:auto)
+     -J-XX:ActiveProcessorCount="${SANDKASTEN_CPUS:-1}" -J-Xshare:auto)
 
 # javac wants a public top-level class in a file of its name, and the main file has a fixed
 # name: then it is compiled from a copy named after the first public type it declares.
 main=$1
 public='^[[:space:]]*public[[:space:]]+((abstract|final|sealed|strictfp)[[:space:]]+)*'
 public+='(class|interface|enum|record)[[:space:]]+([A-Za-z_$][A-Za-z0-9_$]*)'
+# SC2094 is a false positive: cp only reads "$1", nothing in the loop writes it.
+# shellcheck disable=SC2094
 while IFS= read -r line || [[ -n $line ]]; do
     if [[ $line =~ $public ]]; then
         name=${BASH_REMATCH[4]}.java
@@ -43,7 +45,7 @@ classes=()
 for file in **/*.class; do
     [[ $file == *'$'* ]] || classes+=("$file")
 done
-first= any= source= class=
+first='' any='' source='' class=''
 while IFS= read -r line; do
     if [[ $line =~ ^Compiled\ from\ \"(.*)\"$ ]]; then
         source=${BASH_REMATCH[1]}

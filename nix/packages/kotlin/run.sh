@@ -9,6 +9,6 @@ shift
 mem=${SANDKASTEN_MEMORY_MB:-256}
 exec java -Xms$((mem / 16))m -Xmx$((mem * 6 / 10))m -Xss8m -XX:MaxMetaspaceSize=$((mem / 4))m \
     -XX:ReservedCodeCacheSize=32m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    -XX:ActiveProcessorCount=${SANDKASTEN_CPUS:-1} -Xshare:auto \
+    -XX:ActiveProcessorCount="${SANDKASTEN_CPUS:-1}" -Xshare:auto \
     -Djava.security.egd=file:/dev/urandom \
     -jar /program/program.jar "$@"

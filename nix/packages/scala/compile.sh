@@ -4,7 +4,7 @@ set -e
 # The JVMs cannot see the job's memory limit (no /sys), so they are sized here.
 mem=${SANDKASTEN_MEMORY_MB:-1024}
 opts=(-Xmx$((mem * 6 / 10))m -Xss8m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
-      -XX:ActiveProcessorCount=${SANDKASTEN_CPUS:-1} -Xshare:auto)
+      -XX:ActiveProcessorCount="${SANDKASTEN_CPUS:-1}" -Xshare:auto)
 
 # The main file and the other Scala sources (further files may be data). `./` keeps a file
 # named like an option a file name.
@@ -26,7 +26,7 @@ classes=()
 for file in **/*.class; do
     [[ $file == *'$'* ]] || classes+=("$file")
 done
-first= any= source= class=
+first='' any='' source='' class=''
 while IFS= read -r line; do
     if [[ $line =~ ^Compiled\ from\ \"(.*)\"$ ]]; then
         source=${BASH_REMATCH[1]}
