@@ -45,5 +45,33 @@
       lib = {
         inherit version environmentsFor;
       };
+
+      # ---- NixOS module, its VM test and the VM template (nixos-module/) -------------------
+      # The module, with the daemon and the environment set defaulting to this flake's.
+      nixosModules.sandkasten =
+        { lib, pkgs, ... }:
+        let
+          system = pkgs.stdenv.hostPlatform.system;
+        in
+        {
+          imports = [ ./nixos-module ];
+          services.sandkasten = {
+            package = lib.mkDefault self.packages.${system}.sandkasten;
+            environmentPackages = lib.mkDefault (environmentsFor nixpkgs.legacyPackages.${system});
+          };
+        };
+      nixosModules.default = self.nixosModules.sandkasten;
+
+      checks = forAllSystems (pkgs: {
+        module = pkgs.testers.runNixOSTest {
+          imports = [ ./nixos-module/tests/basic.nix ];
+          defaults.imports = [ self.nixosModules.sandkasten ];
+        };
+      });
+
+      templates.vm = {
+        path = ./nixos-module/vm;
+        description = "A NixOS VM serving sandkasten-py on port 80";
+      };
     };
 }

@@ -588,7 +588,7 @@ def test_flake_outputs_with_a_stand_in_nixpkgs() -> None:
     assert result["combined"][1].startswith("sandkasten-python-")
     assert result["version"] == version
     assert result["libIds"] == sorted([*ids, "all", "combined"])
-    assert result["outputNames"] == ["legacyPackages", "lib", "packages"]
+    assert result["outputNames"] == ["checks", "legacyPackages", "lib", "nixosModules", "packages", "templates"]
 
 
 def git(directory: Path, *args: str) -> None:
