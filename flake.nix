@@ -69,6 +69,14 @@
         };
       });
 
+      # `nix develop`: the tools and the `integration-tests` command (nix/devshell.nix).
+      devShells = forAllSystems (pkgs: {
+        default = import ./nix/devshell.nix {
+          inherit pkgs;
+          environments = environmentsFor pkgs;
+        };
+      });
+
       templates.vm = {
         path = ./nixos-module/vm;
         description = "A NixOS VM serving sandkasten-py on port 80";

@@ -198,6 +198,19 @@ let
         // env.passthru or { }
       );
     symlinkJoin = args: fakeDerivation args.name args;
+    writeShellScriptBin = name: text: fakeDerivation name {
+      text = builtins.toFile name "#!${runtimeShell}\n${text}";
+    };
+    mkShell = args: fakeDerivation "shell" args;
+    # tools of the dev shell (nix/devshell.nix)
+    iproute2 = fakePackage "iproute2";
+    nftables = fakePackage "nftables";
+    slirp4netns = fakePackage "slirp4netns";
+    util-linux = fakePackage "util-linux";
+    shellcheck = fakePackage "shellcheck";
+    python3 = fakePackage "python3" // {
+      withPackages = f: fakePackage "python3-env";
+    };
   };
 in
 pkgs

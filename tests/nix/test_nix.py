@@ -588,7 +588,30 @@ def test_flake_outputs_with_a_stand_in_nixpkgs() -> None:
     assert result["combined"][1].startswith("sandkasten-python-")
     assert result["version"] == version
     assert result["libIds"] == sorted([*ids, "all", "combined"])
-    assert result["outputNames"] == ["checks", "legacyPackages", "lib", "nixosModules", "packages", "templates"]
+    assert result["outputNames"] == ["checks", "devShells", "legacyPackages", "lib", "nixosModules",
+                                     "packages", "templates"]
+
+
+def test_dev_shell_provides_integration_tests() -> None:
+    """`nix develop` has an `integration-tests` command that runs the project's own runner with
+    nsjail and this flake's environments (evaluated against the stand-in; not entered here)."""
+    result = nix_eval(f"""
+      let
+        stub = import {nix_path(STUB)} {{ }};
+        nixpkgs = {{
+          inherit (stub) lib;
+          legacyPackages = {{ x86_64-linux = stub; aarch64-linux = stub; }};
+        }};
+        flake = import {nix_path(REPO / 'flake.nix')};
+        outputs = flake.outputs {{ self = outputs; inherit nixpkgs; }};
+        shell = outputs.devShells.x86_64-linux.default;
+        commands = builtins.filter (p: p ? text) shell.packages;
+      in builtins.listToAttrs (map (p: {{ name = p.name; value = builtins.readFile p.text; }}) commands)""")
+    assert set(result) == {"integration-tests", "sandkasten-serve", "sandkasten-envs"}
+    script = result["integration-tests"]
+    assert "-m sandkasten_py integration-tests \"$@\"" in script
+    assert "export NSJAIL_PATH=/nix/store/fake-nsjail/bin/nsjail" in script
+    assert "export ENVIRONMENTS_PATH=" in script and "/share/sandkasten/packages" in script
 
 
 def git(directory: Path, *args: str) -> None:
