@@ -8,7 +8,10 @@ from pathlib import Path
 import msgspec
 
 from sandkasten_py.config import Config
-from sandkasten_py.configdoc import DEFAULT_CONFIG, DEFAULT_OUTPUT, all_keys, field_docstrings, generate, main
+from sandkasten_py.configdoc import (
+    DEFAULT_CONFIG, DEFAULT_OUTPUT, README, all_keys, field_docstrings, generate, main,
+    with_readme_reference,
+)
 
 GENERATED = generate()
 
@@ -17,6 +20,14 @@ def test_checked_in_reference_is_current() -> None:
     assert DEFAULT_OUTPUT.is_file(), "docs/configuration.md is missing; run `make config-doc`"
     assert DEFAULT_OUTPUT.read_text() == GENERATED, (
         "docs/configuration.md is out of date; run `make config-doc` (sandkasten config-doc)")
+
+
+def test_readme_reference_is_current() -> None:
+    """The README's configuration section carries the same generated tables."""
+    readme = README.read_text()
+    assert with_readme_reference(readme, GENERATED) == readme, (
+        "README.md's configuration reference is out of date; run `make config-doc`")
+    assert "| `run_limits.time` |" in readme
 
 
 def test_check_option_agrees(tmp_path: Path) -> None:
