@@ -553,8 +553,9 @@ def test_flake_inputs_match_the_lock() -> None:
 
 
 @needs_store
-def test_flake_outputs_with_a_stand_in_nixpkgs() -> None:
-    result = nix_eval(f"""
+def flake_expr(body: str) -> str:
+    """A Nix expression evaluating `body` with `outputs` = this flake's outputs over the stand-in."""
+    return f"""
       let
         stub = import {nix_path(STUB)} {{ }};
         nixpkgs = {{
@@ -563,8 +564,12 @@ def test_flake_outputs_with_a_stand_in_nixpkgs() -> None:
         }};
         flake = import {nix_path(REPO / 'flake.nix')};
         outputs = flake.outputs {{ self = outputs; inherit nixpkgs; }};
-        p = outputs.packages.x86_64-linux;
-      in {{
+      in {body}"""
+
+
+def test_flake_outputs_with_a_stand_in_nixpkgs() -> None:
+    result = nix_eval(flake_expr("""
+        let p = outputs.packages.x86_64-linux; in {
         systems = builtins.attrNames outputs.packages;
         legacySystems = builtins.attrNames outputs.legacyPackages;
         names = builtins.mapAttrs (system: builtins.attrNames) outputs.packages;
@@ -575,7 +580,7 @@ def test_flake_outputs_with_a_stand_in_nixpkgs() -> None:
         version = outputs.lib.version;
         libIds = builtins.attrNames (outputs.lib.environmentsFor stub);
         outputNames = builtins.attrNames outputs;
-      }}""")
+      }"""))
     ids = nix_description_ids(PACKAGES)
     assert result["systems"] == sorted(SYSTEMS)
     assert result["legacySystems"] == sorted(SYSTEMS)
@@ -595,18 +600,11 @@ def test_flake_outputs_with_a_stand_in_nixpkgs() -> None:
 def test_dev_shell_provides_integration_tests() -> None:
     """`nix develop` has an `integration-tests` command that runs the project's own runner with
     nsjail and this flake's environments (evaluated against the stand-in; not entered here)."""
-    result = nix_eval(f"""
-      let
-        stub = import {nix_path(STUB)} {{ }};
-        nixpkgs = {{
-          inherit (stub) lib;
-          legacyPackages = {{ x86_64-linux = stub; aarch64-linux = stub; }};
-        }};
-        flake = import {nix_path(REPO / 'flake.nix')};
-        outputs = flake.outputs {{ self = outputs; inherit nixpkgs; }};
-        shell = outputs.devShells.x86_64-linux.default;
-        commands = builtins.filter (p: p ? text) shell.packages;
-      in builtins.listToAttrs (map (p: {{ name = p.name; value = builtins.readFile p.text; }}) commands)""")
+    result = nix_eval(flake_expr("""
+        let
+          shell = outputs.devShells.x86_64-linux.default;
+          commands = builtins.filter (p: p ? text) shell.packages;
+        in builtins.listToAttrs (map (p: { name = p.name; value = builtins.readFile p.text; }) commands)"""))
     assert set(result) == {"integration-tests", "sandkasten-serve", "sandkasten-envs"}
     script = result["integration-tests"]
     assert "-m sandkasten_py integration-tests \"$@\"" in script
