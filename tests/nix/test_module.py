@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,8 @@ import msgspec
 import pytest
 
 from sandkasten_py.config import Config, ConfigLimits
+from tests.nix.test_nix import flake_expr, nix_eval, nix_path
+from tests.nix.test_nix import nix_eval_error as nix_error
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "nixos-module" / "default.nix"
@@ -64,33 +65,6 @@ TOOLS = ["/nix/store/fake-nsjail", "/nix/store/fake-iproute2", "/nix/store/fake-
 pytestmark = pytest.mark.skipif(
     NIX_INSTANTIATE is None,
     reason="nix-instantiate is missing (Debian package nix-bin; `make setup` installs it)")
-
-
-def nix_string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${")
-    return '"' + escaped.replace("\n", "\\n") + '"'
-
-
-def nix_path(path: Path) -> str:
-    return f"(/. + {nix_string(str(path))})"
-
-
-def run(expr: str) -> subprocess.CompletedProcess[str]:
-    assert NIX_INSTANTIATE is not None
-    return subprocess.run([NIX_INSTANTIATE, "--eval", "--strict", "--json", "-E", expr],
-                          capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
-
-
-def nix_eval(expr: str) -> Any:
-    result = run(expr)
-    assert result.returncode == 0, f"nix-instantiate failed:\n{result.stderr}"
-    return json.loads(result.stdout)
-
-
-def nix_error(expr: str) -> str:
-    result = run(expr)
-    assert result.returncode != 0, f"evaluation should fail but gave {result.stdout}"
-    return result.stderr
 
 
 def module_expr(sandkasten: str, body: str = "summary", modules: str | None = None) -> str:
@@ -328,20 +302,6 @@ def test_environments_select_from_the_package_set() -> None:
 
 
 # ------------------------------------------------------------------ flake, VM template, VM test
-
-
-def flake_expr(body: str) -> str:
-    return f"""
-      let
-        stub = import {nix_path(STUB)} {{ }};
-        nixpkgs = {{
-          inherit (stub) lib;
-          legacyPackages = {{ x86_64-linux = stub; aarch64-linux = stub; }};
-        }};
-        flake = import {nix_path(REPO / 'flake.nix')};
-        outputs = flake.outputs {{ self = outputs; inherit nixpkgs; }};
-      in {body}
-    """
 
 
 def test_flake_outputs() -> None:
