@@ -3,18 +3,20 @@
 Judge0 was broken twice (CVE-2024-28185, CVE-2024-28189) by host code that followed symlinks a
 job had planted. Everything here works relative to a directory file descriptor and refuses to
 follow symlinks: files are created with O_NOFOLLOW | O_EXCL, read with O_NOFOLLOW, and trees are
-removed with shutil.rmtree, which uses file descriptors and never follows links on Linux.
+removed by `remove_tree`, which walks with directory descriptors, never follows a link and never
+recurses (a job can make trees thousands of levels deep; `shutil.rmtree` recurses in Python
+3.11 and fails there with RecursionError).
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
+import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-assert shutil.rmtree.avoids_symlink_attacks, "rmtree must not follow symlinks on this platform"
 
 
 def _check_name(name: str) -> None:
@@ -78,20 +80,141 @@ def exists(directory: str, name: str) -> bool:
 
 
 def remove_tree(path: str) -> None:
-    """Delete a directory tree (or a file or symlink) without following symlinks; missing is fine."""
+    """Delete a directory tree (or a file or symlink) without following symlinks; missing is fine.
+
+    Iterative, with two open descriptors whatever the depth: it descends into one subdirectory
+    at a time and climbs back through `..`, checking that it arrives where it came from. It
+    never crosses into another file system: a mount point inside the tree raises EBUSY. Slow
+    for big trees: call it from a thread, never on the event loop.
+    """
+    parent, name = os.path.split(os.path.abspath(path))
     try:
-        if os.path.islink(path) or not os.path.isdir(path):
-            os.unlink(path)
-            return
-    except FileNotFoundError:
+        parent_fd = os.open(parent, _DIR_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
         return
     try:
-        shutil.rmtree(path)
+        _remove_entry(parent_fd, name)
+    finally:
+        os.close(parent_fd)
+
+
+@dataclass
+class _Level:
+    """A directory being emptied: its name in its parent, its identity, subdirectories left."""
+
+    name: str
+    device: int
+    inode: int
+    subdirectories: list[str]
+
+
+def _remove_entry(parent_fd: int, name: str) -> None:
+    try:
+        info = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        _unlink(parent_fd, name)
+        return
+    fd = _open_directory(parent_fd, name, info)
+    try:
+        stack = [_Level(name, info.st_dev, info.st_ino, _remove_non_directories(fd))]
+        while stack:
+            level = stack[-1]
+            if level.subdirectories:
+                child = level.subdirectories.pop()
+                try:
+                    child_info = os.stat(child, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISDIR(child_info.st_mode):
+                    _unlink(fd, child)
+                    continue
+                if child_info.st_dev != info.st_dev:
+                    raise OSError(errno.EBUSY, "a mount point inside the tree", child)
+                child_fd = _open_directory(fd, child, child_info)
+                os.close(fd)
+                fd = child_fd
+                stack.append(_Level(child, child_info.st_dev, child_info.st_ino,
+                                    _remove_non_directories(fd)))
+                continue
+            stack.pop()
+            if not stack:
+                break
+            up = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = up
+            up_info = os.fstat(fd)
+            if (up_info.st_dev, up_info.st_ino) != (stack[-1].device, stack[-1].inode):
+                raise OSError(errno.ESTALE, "the tree was moved while it was being deleted", _path_of(stack))
+            os.rmdir(level.name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent_fd)
+
+
+def _path_of(stack: list[_Level]) -> str:
+    """The path of the innermost level, for error messages."""
+    return "/".join(level.name for level in stack)
+
+
+def _open_directory(parent_fd: int, name: str, expected: os.stat_result) -> int:
+    fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    actual = os.fstat(fd)
+    if (actual.st_dev, actual.st_ino) != (expected.st_dev, expected.st_ino):
+        os.close(fd)
+        raise OSError(errno.ESTALE, "replaced while it was being deleted", name)
+    return fd
+
+
+def _remove_non_directories(fd: int) -> list[str]:
+    """Unlink every entry of the directory `fd` that is not a directory; return the others."""
+    subdirectories = []
+    with os.scandir(fd) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                subdirectories.append(entry.name)
+            else:
+                _unlink(fd, entry.name)
+    return subdirectories
+
+
+def _unlink(dir_fd: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
 
 
-def clear_directory(path: str) -> None:
-    """Delete everything inside `path`, keeping `path` itself."""
-    for entry in os.listdir(path):
-        remove_tree(os.path.join(path, entry))
+def holds_file_of_size(directory: str, size: int, max_depth: int = 32) -> bool:
+    """Whether a regular file of at least `size` bytes lies in `directory`, `max_depth` levels down.
+
+    Walks with directory descriptors (one per level), never following links; deeper levels are
+    not looked at. For places a job wrote: call it from a thread.
+    """
+    stack = [os.open(directory, _DIR_FLAGS)]
+    pending: list[list[str]] = [[]]
+    try:
+        with os.scandir(stack[0]) as entries:
+            pending[0] = [e.name for e in entries]
+        while stack:
+            if not pending[-1]:
+                os.close(stack.pop())
+                pending.pop()
+                continue
+            name = pending[-1].pop()
+            try:
+                info = os.stat(name, dir_fd=stack[-1], follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_size >= size:
+                return True
+            if stat.S_ISDIR(info.st_mode) and len(stack) <= max_depth:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=stack[-1])
+                stack.append(fd)
+                with os.scandir(fd) as entries:
+                    pending.append([e.name for e in entries])
+        return False
+    finally:
+        for fd in stack:
+            os.close(fd)

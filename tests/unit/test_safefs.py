@@ -7,12 +7,15 @@ class of bugs). Every test plants a link and checks that the target outside is l
 
 from __future__ import annotations
 
+import errno
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from sandkasten_py.safefs import clear_directory, exists, read_file, remove_tree, replace_file, write_files
+from sandkasten_py.safefs import exists, holds_file_of_size, read_file, remove_tree, replace_file, write_files
 
 
 @pytest.fixture
@@ -139,7 +142,7 @@ def test_replace_file_replaces_a_planted_symlink_without_following_it(box: Path,
     assert (box / "last_run").read_bytes() == b"456"
 
 
-# ------------------------------------------------------------------ remove_tree, clear_directory
+# ------------------------------------------------------------------ remove_tree
 
 
 def test_remove_tree_does_not_follow_links_to_outside_directories(box: Path, outside: Path) -> None:
@@ -189,20 +192,94 @@ def test_remove_tree_of_read_only_subdirectories(box: Path) -> None:
     assert not box.exists()
 
 
-def test_clear_directory_empties_but_keeps_the_directory(box: Path, outside: Path) -> None:
-    """The jobs directory is emptied at startup; it stays, links in it go, targets stay."""
-    (box / "job1").mkdir()
-    (box / "job1" / "f").write_bytes(b"x")
-    (box / "file").write_bytes(b"x")
-    (box / ".hidden").write_bytes(b"x")
-    (box / "link").symlink_to(outside)
-    (box / "dangling").symlink_to(outside / "nothing")
-    clear_directory(str(box))
-    assert box.is_dir()
-    assert list(box.iterdir()) == []
-    assert (outside / "secret").read_bytes() == b"do not touch"
+def make_deep_tree(top: Path, depth: int) -> None:
+    """`top/d/d/.../d` `depth` levels deep, a file and a link to /etc at every level (made with
+    descriptors: the path is far longer than PATH_MAX)."""
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+            os.symlink("/etc", "etc", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
 
 
-def test_clear_directory_of_an_empty_directory(box: Path) -> None:
-    clear_directory(str(box))
-    assert box.is_dir() and list(box.iterdir()) == []
+def test_remove_tree_of_a_5000_level_tree_with_little_stack_and_few_descriptors(tmp_path: Path) -> None:
+    """A job can leave a tree thousands of levels deep (shutil.rmtree recursed and raised
+    RecursionError at 1,000). It goes, with Python's recursion limit at 100 and only 16
+    descriptors allowed: nothing recurses, and no descriptor is held per level."""
+    make_deep_tree(tmp_path / "deep", 5000)
+    script = f"""
+import resource, sys
+sys.setrecursionlimit(100)
+resource.setrlimit(resource.RLIMIT_NOFILE, (16, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from sandkasten_py.safefs import remove_tree
+remove_tree({str(tmp_path / "deep")!r})
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    assert not (tmp_path / "deep").exists()
+    assert os.path.isdir("/etc")
+
+
+def test_remove_tree_of_many_files_and_directories(tmp_path: Path) -> None:
+    """A wide tree: 20,000 files in one directory and 500 subdirectories with files."""
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    for i in range(20_000):
+        (wide / str(i)).touch()
+    for i in range(500):
+        (wide / f"sub{i}" / "x").mkdir(parents=True)
+        (wide / f"sub{i}" / "x" / "f").touch()
+    remove_tree(str(wide))
+    assert not wide.exists()
+
+
+def test_remove_tree_stops_at_a_mount_point_and_leaves_the_mount_alone(tmp_path: Path) -> None:
+    """Deleting never crosses into another file system (a bind mount of something precious
+    inside the tree): EBUSY, and the mounted files are intact."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    from sandkasten_py.sandbox import tmpfs
+
+    (tmp_path / "tree" / "mnt").mkdir(parents=True)
+    tmpfs.mount_tmpfs(str(tmp_path / "tree" / "mnt"), size_bytes=1_000_000, inodes=10)
+    try:
+        (tmp_path / "tree" / "mnt" / "keep").write_bytes(b"x")
+        with pytest.raises(OSError) as raised:
+            remove_tree(str(tmp_path / "tree"))
+        assert raised.value.errno == errno.EBUSY
+        assert (tmp_path / "tree" / "mnt" / "keep").read_bytes() == b"x"
+    finally:
+        tmpfs.unmount(str(tmp_path / "tree" / "mnt"))
+
+
+# ------------------------------------------------------------------ holds_file_of_size
+
+
+def test_holds_file_of_size_finds_a_file_at_the_size_anywhere_below(box: Path) -> None:
+    (box / "a" / "b").mkdir(parents=True)
+    (box / "a" / "small").write_bytes(b"x" * 99)
+    assert not holds_file_of_size(str(box), 100)
+    (box / "a" / "b" / "big").write_bytes(b"x" * 100)
+    assert holds_file_of_size(str(box), 100)
+
+
+def test_holds_file_of_size_ignores_links_and_what_is_too_deep(box: Path, outside: Path) -> None:
+    """A link to a big file outside is not followed; levels below `max_depth` are not read."""
+    (outside / "big").write_bytes(b"x" * 1000)
+    (box / "link").symlink_to(outside / "big")
+    (box / "dirlink").symlink_to(outside)
+    assert not holds_file_of_size(str(box), 1000)
+    make_deep_tree(box / "deep", 10)
+    fd = os.open(box / "deep" / ("d/" * 10).rstrip("/"), os.O_RDONLY | os.O_DIRECTORY)
+    os.close(os.open("big", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    with open(os.open("big", os.O_WRONLY, dir_fd=fd), "wb") as f:
+        f.write(b"x" * 1000)
+    os.close(fd)
+    assert holds_file_of_size(str(box), 1000, max_depth=11)
+    assert not holds_file_of_size(str(box), 1000, max_depth=5)
