@@ -7,6 +7,7 @@ from sandkasten_py.sandbox.job import JobSpec
 from sandkasten_py.sandbox.seccomp import POLICY
 
 MB = 1_000_000  # limits are in decimal megabytes, as in Sandkasten
+MIB = 1024 * 1024  # except `filesize`: nsjail reads --rlimit_fsize in MiB
 
 # Inside the job everything runs as nobody, mapped to the *real* outside uid/gid 65534. The short
 # form `--user 65534` would map it to the daemon's uid (root) outside.
@@ -66,8 +67,8 @@ def nsjail_argv(nsjail: str, spec: JobSpec, *, use_cgroup: bool, resolv_conf: st
             argv += ["--env", f"{name}={value}"]
     argv += ["--bindmount" if spec.program_writable else "--bindmount_ro", f"{spec.program_dir}:/program"]
     argv += ["--bindmount_ro", f"{spec.box_dir}:/box"]
-    if limits.tmpfs > 0:
-        argv += ["--mount", f"none:/tmp:tmpfs:size={limits.tmpfs * MB}"]  # bytes
+    if spec.tmp_dir is not None:
+        argv += ["--bindmount", f"{spec.tmp_dir}:/tmp"]  # a tmpfs of `limits.tmpfs` MB
     for mount in spec.mounts:
         argv += ["--bindmount_ro", _bind(mount.source, mount.target)]
     for link in spec.symlinks:

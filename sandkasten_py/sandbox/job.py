@@ -37,7 +37,11 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     program_dir: str
     """Host directory mounted at `/program`."""
     program_writable: bool
-    """Whether `/program` is writable (compile steps) or read-only (run steps)."""
+    """Whether `/program` is writable (compile steps) or read-only (run steps). A writable
+    `/program` must be a capped tmpfs (see tmpfs.py): whatever is there, the job may fill."""
+    tmp_dir: str | None = None
+    """Host directory mounted read-write at `/tmp`: a tmpfs capped in bytes and inodes (see
+    tmpfs.py) that the caller mounted and removes; None for no `/tmp`."""
     mounts: tuple[Mount, ...] = ()
     symlinks: tuple[Symlink, ...] = ()
     env: tuple[tuple[str, str], ...] = ()

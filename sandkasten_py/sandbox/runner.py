@@ -28,7 +28,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-from sandkasten_py.sandbox.argv import LOG_FD, MB, nsjail_argv
+from sandkasten_py import safefs
+from sandkasten_py.sandbox.argv import LOG_FD, MB, MIB, nsjail_argv
 from sandkasten_py.sandbox.cgroup import CgroupError, Cgroups, CgroupStats, JobCgroup
 from sandkasten_py.sandbox.job import JobOutcome, JobSpec, JobStatus
 from sandkasten_py.sandbox.network import NetworkError, Networks
@@ -142,6 +143,7 @@ class _Job:
             # wrote before is still in the pipes.
             await asyncio.wait([s.closed for s in streams], timeout=DRAIN_AFTER_EXIT_S)
             stats = self._finish_cgroup()
+            filled_a_file = await self._filled_a_file()
         finally:
             if self.kill_timer is not None:
                 self.kill_timer.cancel()
@@ -154,7 +156,8 @@ class _Job:
                     pass
             fds.close_all()
         stdout, stderr, nsjail_log = (s.value() for s in streams)
-        return self._outcome(wait_status, rusage, stats, wall_ms, stdout, stderr, nsjail_log)
+        return self._outcome(wait_status, rusage, stats, wall_ms, stdout, stderr, nsjail_log,
+                             filled_a_file)
 
     def _spawn(self, fds: Pipes) -> None:
         try:
@@ -252,6 +255,29 @@ class _Job:
             pass
         self.pid = 0
 
+    async def _filled_a_file(self) -> bool:
+        """Whether the job left a file at its `filesize` limit in a place it could write.
+
+        A write past RLIMIT_FSIZE raises SIGXFSZ, but the job's first process (pid 1 of its
+        namespace) never receives it, CPython ignores it, and a shell whose child it killed
+        carries on; in every case the write stops exactly at the limit. So a file that reached
+        the limit is how the daemon learns that the limit was hit. (A file written to exactly
+        the limit counts too: one byte more would have failed.)
+        """
+        size = self.spec.limits.filesize * MIB
+        places = [self.spec.tmp_dir] if self.spec.tmp_dir is not None else []
+        if self.spec.program_writable:
+            places.append(self.spec.program_dir)
+        # Cheap first: a place holding fewer bytes than the limit cannot hold such a file.
+        places = [p for p in places if _bytes_used(p) >= size]
+        if not places:
+            return False
+        try:
+            return await asyncio.to_thread(lambda: any(safefs.holds_file_of_size(p, size) for p in places))
+        except OSError as e:
+            log.warning("cannot look for files at the size limit: %s", e)
+            return False
+
     def _finish_cgroup(self) -> CgroupStats | None:
         if self.cgroup is None:
             return None
@@ -263,7 +289,8 @@ class _Job:
         return stats
 
     def _outcome(self, wait_status: int, rusage: resource.struct_rusage, stats: CgroupStats | None,
-                 wall_ms: int, stdout: bytes, stderr: bytes, nsjail_log: bytes) -> JobOutcome:
+                 wall_ms: int, stdout: bytes, stderr: bytes, nsjail_log: bytes,
+                 filled_a_file: bool) -> JobOutcome:
         exit_code = os.waitstatus_to_exitcode(wait_status)
         if exit_code < 0:  # nsjail itself was killed by a signal
             exit_code = 128 - exit_code
@@ -272,7 +299,7 @@ class _Job:
             exceeded.add("memory")
         if stats is not None and stats.pids_limit_hits > 0:
             exceeded.add("processes")
-        if exit_code == SIGXFSZ_STATUS:
+        if exit_code == SIGXFSZ_STATUS or filled_a_file:
             exceeded.add("filesize")
         if self.kill_reasons:
             exit_code = 128 + signal.SIGKILL  # as if the job had been SIGKILLed, like Sandkasten's timeout
@@ -292,6 +319,11 @@ class _Job:
             cpu_time_ms=cpu_ms,
             exceeded=tuple(name for name in LIMIT_ORDER if name in exceeded),
         )
+
+
+def _bytes_used(directory: str) -> int:
+    info = os.statvfs(directory)
+    return (info.f_blocks - info.f_bfree) * info.f_frsize
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

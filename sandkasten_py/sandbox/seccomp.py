@@ -12,6 +12,10 @@ routing), AF_PACKET (raw frames) and AF_VSOCK (a channel to the hypervisor and, 
 tricks, between sandboxes) cannot be created; `personality` may only be queried or reset, so a
 job cannot switch off address-space randomisation.
 
+inotify and fanotify fail with ENOSYS, as on a kernel built without them (runtimes then fall
+back to polling): a watch on a file of the shared, read-only environment would tell a job when
+a concurrent job opens or reads it, a channel between jobs.
+
 The 32-bit ABIs: kafel's filter first checks the architecture and kills a process that enters
 the kernel through `int 0x80` (i386) with SIGSYS; the x32 ABI is not compiled into our kernels
 (ENOSYS). Both are covered by tests.
@@ -38,12 +42,17 @@ DENIED_SYSCALLS = (
     "reboot", "syslog", "chroot",
 )
 
+WATCH_SYSCALLS = (
+    "inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+    "fanotify_init", "fanotify_mark",
+)
+
 POLICY = (
     f"ERRNO({EPERM}) {{ {', '.join(DENIED_SYSCALLS)}, "
     f"clone {{ (clone_flags & {CLONE_NEW_NAMESPACE_FLAGS:#x}) != 0 }}, "
     f"socket(domain, type, protocol) {{ domain == {AF_NETLINK} || domain == {AF_PACKET} "
     f"|| domain == {AF_VSOCK} }}, "
     f"personality(persona) {{ persona != 0 && persona != {PER_QUERY:#x} }} }} "
-    f"ERRNO({ENOSYS}) {{ clone3 }} "
+    f"ERRNO({ENOSYS}) {{ clone3, {', '.join(WATCH_SYSCALLS)} }} "
     "DEFAULT ALLOW"
 )

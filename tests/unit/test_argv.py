@@ -124,16 +124,17 @@ def test_memory_appears_only_as_rlimit_as(use_cgroup: bool) -> None:
     assert str(777 * 1_000_000) not in " ".join(opts)
 
 
-@pytest.mark.parametrize(("tmpfs", "size"), [(1, "1000000"), (64, "64000000"), (256, "256000000")])
-def test_tmpfs_size_in_bytes_of_decimal_megabytes(tmpfs: int, size: str, use_cgroup: bool) -> None:
-    """`/tmp` is a tmpfs of `tmpfs` decimal MB, given to nsjail in bytes."""
-    argv = nsjail_argv(NSJAIL, spec(limits={"tmpfs": tmpfs}), use_cgroup=use_cgroup)
-    assert value(argv, "--mount") == f"none:/tmp:tmpfs:size={size}"
+def test_tmp_is_the_callers_capped_tmpfs_bound_read_write(use_cgroup: bool) -> None:
+    """`/tmp` is the host tmpfs the caller mounted (capped in bytes and inodes), bound read-write;
+    nsjail mounts no tmpfs of its own, which the daemon could neither cap in inodes nor inspect."""
+    argv = nsjail_argv(NSJAIL, spec(tmp_dir="/jobs/j1/tmp"), use_cgroup=use_cgroup)
+    assert values(argv, "--bindmount").count("/jobs/j1/tmp:/tmp") == 1
+    assert "--mount" not in options(argv) and "-m" not in options(argv)
 
 
-def test_no_tmpfs_when_zero(use_cgroup: bool) -> None:
-    """tmpfs = 0 means no `/tmp` at all (not an unlimited tmpfs)."""
-    argv = nsjail_argv(NSJAIL, spec(limits={"tmpfs": 0}), use_cgroup=use_cgroup)
+def test_no_tmp_without_a_tmp_dir(use_cgroup: bool) -> None:
+    """No tmp_dir (the job's tmpfs limit is 0) means no `/tmp` at all (not an unlimited tmpfs)."""
+    argv = nsjail_argv(NSJAIL, spec(tmp_dir=None), use_cgroup=use_cgroup)
     assert not [w for w in options(argv) if "/tmp" in w]
     assert "--mount" not in options(argv) and "-m" not in options(argv)
 
