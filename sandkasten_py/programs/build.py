@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import msgspec
 
+from sandkasten_py.config import StorageLimits
 from sandkasten_py.environments import Environment
 from sandkasten_py.programs.checks import resolve_limits
 from sandkasten_py.programs.errors import CompileError, CompileLimitsExceeded, InvalidFileNames
 from sandkasten_py.programs.ids import program_id
 from sandkasten_py.programs.jobs import Steps
 from sandkasten_py.programs.locks import KeyedRWLock, Lease, Mode
+from sandkasten_py.programs.output import OutputCaps, OutputRejected
 from sandkasten_py.programs.store import StoredProgram
+from sandkasten_py.sandbox import MB, tmpfs
 from sandkasten_py.schemas import BuildRequest, File, Limits, RunResult
 
 
@@ -32,12 +36,14 @@ async def build_program(
     steps: Steps,
     locks: KeyedRWLock,
     max_limits: Limits,
+    storage: StorageLimits,
 ) -> Built:
     """Return the built program for `request`, building it if needed. The caller releases the lease.
 
     Concurrent identical requests build once: the first takes the program's write lock, the
-    others wait and then read its result. A failed build leaves nothing behind, so compile
-    errors are never cached. Compile limits are checked only when a build is actually needed.
+    others wait and then read its result. A failed build leaves nothing behind (the store only
+    ever holds complete programs), so compile errors are never cached. Compile limits are
+    checked only when a build is actually needed.
     """
     store = steps.store
     pid = program_id(environment, request)
@@ -45,11 +51,7 @@ async def build_program(
     try:
         if lease.mode is Mode.READ:
             return Built(program_id=pid, cached=True, compile_result=store.compile_result(pid), lease=lease)
-        try:
-            compile_result = await _build(pid, environment, request, steps, max_limits)
-        except BaseException:
-            store.remove(str(pid))
-            raise
+        compile_result = await _build(pid, environment, request, steps, max_limits, storage)
         lease.downgrade()
         return Built(program_id=pid, cached=False, compile_result=compile_result, lease=lease)
     except BaseException:
@@ -63,6 +65,7 @@ async def _build(
     request: BuildRequest,
     steps: Steps,
     max_limits: Limits,
+    storage: StorageLimits,
 ) -> RunResult | None:
     limits = resolve_limits(request.compile_limits, max_limits)
     if isinstance(limits, list):
@@ -73,32 +76,49 @@ async def _build(
     files = request.files or []
     if any(f.name == main_file.name for f in files):
         raise InvalidFileNames()
-    compiles = manifest.compile_script is not None
-    store = steps.store
-    store.create(pid, StoredProgram(
+    program = StoredProgram(
         environment=environment.id,
         run_script=manifest.run_script,
         main_file=main_file.name,
         mounts=environment.mounts,
         symlinks=tuple(manifest.symlinks),
-    ), writable_by_job=compiles)
-    if manifest.compile_script is None:
-        store.add_sources(pid, [(f.name, f.content.encode()) for f in (main_file, *files)])
-        store.finish(pid, None)
-        return None
-    result = await steps.run(
-        environment=environment.id,
-        argv=(manifest.compile_script, main_file.name, *(f.name for f in files)),
-        box_files=[main_file, *files],
-        program_dir=store.files_path(pid),
-        compiling=True,
-        mounts=environment.mounts,
-        symlinks=tuple(manifest.symlinks),
-        env_vars=request.env_vars or [],
-        stdin=None,
-        limits=limits,
     )
-    if result.status != 0:
-        raise CompileError(result)
-    store.finish(pid, result)
+    if manifest.compile_script is None:
+        sources = [(f.name, f.content.encode()) for f in (main_file, *files)]
+        await asyncio.to_thread(steps.store.save, pid, program, sources=sources)
+        return None
+    async with steps.job([main_file, *files], limits, compiling=True) as job:
+        assert job.program is not None
+        result = await steps.run(
+            job,
+            environment=environment.id,
+            argv=(manifest.compile_script, main_file.name, *(f.name for f in files)),
+            program_dir=job.program,
+            mounts=environment.mounts,
+            symlinks=tuple(manifest.symlinks),
+            env_vars=request.env_vars or [],
+            stdin=None,
+            limits=limits,
+        )
+        if result.status != 0:
+            raise CompileError(result, _filled(job.program, storage))
+        caps = OutputCaps(max_bytes=storage.program_size * MB, max_entries=storage.program_files,
+                          max_depth=storage.program_depth)
+        try:
+            await asyncio.to_thread(steps.store.save, pid, program, output=(job.program, caps),
+                                    compile_result=result)
+        except OutputRejected as e:
+            raise CompileError(result, str(e)) from None
     return result
+
+
+def _filled(program_dir: str, storage: StorageLimits) -> str | None:
+    """Why a failed compile step may have failed: it filled `/program` (or None)."""
+    out_of_space, out_of_inodes = tmpfs.exhausted(program_dir)
+    if out_of_space:
+        return (f"the compile step filled /program, which holds {storage.program_size} MB "
+                "(storage_limits.program_size)")
+    if out_of_inodes:
+        return (f"the compile step filled /program, which holds {storage.program_files} files and "
+                "directories (storage_limits.program_files)")
+    return None

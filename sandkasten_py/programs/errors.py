@@ -8,12 +8,15 @@
      ├── LimitsExceeded        requested limits above the configured maximums
      │    ├── CompileLimitsExceeded
      │    └── RunLimitsExceeded
-     └── CompileError          the compile step exited non-zero (carries its result)
+     └── CompileError          the compile step exited non-zero, or its output broke a storage
+                               cap (carries its result, and a message saying which cap)
 
 Anything else (sandbox failures, I/O errors) is an internal error.
 """
 
 from __future__ import annotations
+
+import msgspec
 
 from sandkasten_py.schemas import LimitExceeded, RunResult
 
@@ -55,8 +58,13 @@ class RunLimitsExceeded(LimitsExceeded):
 
 
 class CompileError(ProgramError):
-    """The compile step failed; `result` says how."""
+    """The compile step failed; `result` says how, and `message` what the daemon found wrong
+    (also appended to the result's stderr, where clients of the original look)."""
 
-    def __init__(self, result: RunResult) -> None:
-        super().__init__(f"compile step exited with status {result.status}")
+    def __init__(self, result: RunResult, message: str | None = None) -> None:
+        super().__init__(message or f"compile step exited with status {result.status}")
+        if message is not None:
+            separator = "" if not result.stderr or result.stderr.endswith("\n") else "\n"
+            result = msgspec.structs.replace(result, stderr=f"{result.stderr}{separator}sandkasten: {message}\n")
         self.result = result
+        self.message = message

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import contextlib
+from dataclasses import dataclass
 from typing import ContextManager, Protocol
 
+from sandkasten_py.programs.jobdirs import JobDir, JobDirs
 from sandkasten_py.programs.store import ProgramStore
 from sandkasten_py.sandbox import JobOutcome, JobSpec, Mount, NsjailRunner, Symlink
 from sandkasten_py.schemas import EnvVar, File, Limits, ResourceUsage, RunResult
@@ -26,38 +26,44 @@ class Steps:
 
     runner: NsjailRunner
     store: ProgramStore
+    job_dirs: JobDirs
     observer: JobObserver | None = None
+
+    def job(self, box_files: list[File], limits: Limits, *, compiling: bool) -> contextlib.AbstractAsyncContextManager[JobDir]:
+        """A fresh job directory holding `box_files` (with a `/program` tmpfs when `compiling`)."""
+        return self.job_dirs.job([(f.name, f.content.encode()) for f in box_files], tmp_mb=limits.tmpfs,
+                                 compiling=compiling)
 
     async def run(
         self,
+        job: JobDir,
         *,
         environment: str,
         argv: tuple[str, ...],
-        box_files: list[File],
         program_dir: str,
-        compiling: bool,
         mounts: tuple[Mount, ...],
         symlinks: tuple[Symlink, ...],
         env_vars: list[EnvVar],
         stdin: str | None,
         limits: Limits,
     ) -> RunResult:
-        """Run one step in a fresh job directory holding `box_files`."""
+        """Run one step in `job`; a compile step (a job with a `/program` tmpfs) writes there."""
+        compiling = job.program is not None
         step = "compile" if compiling else "run"
         tracking = self.observer.track_job(step, environment) if self.observer else contextlib.nullcontext()
-        async with self.store.job_dir([(f.name, f.content.encode()) for f in box_files]) as box:
-            with tracking:
-                outcome = await self.runner.run(JobSpec(
-                    argv=argv,
-                    box_dir=box,
-                    program_dir=program_dir,
-                    program_writable=compiling,
-                    mounts=mounts,
-                    symlinks=symlinks,
-                    env=tuple((v.name, v.value) for v in env_vars),
-                    stdin=(stdin or "").encode(),
-                    limits=limits,
-                ))
+        with tracking:
+            outcome = await self.runner.run(JobSpec(
+                argv=argv,
+                box_dir=job.box,
+                program_dir=job.program if job.program is not None else program_dir,
+                program_writable=compiling,
+                tmp_dir=job.tmp,
+                mounts=mounts,
+                symlinks=symlinks,
+                env=tuple((v.name, v.value) for v in env_vars),
+                stdin=(stdin or "").encode(),
+                limits=limits,
+            ))
         return to_run_result(outcome, limits)
 
 

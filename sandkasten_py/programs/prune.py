@@ -1,4 +1,10 @@
-"""Deleting programs that have not been used for `program_ttl` seconds."""
+"""Deleting programs that have not been used for `program_ttl` seconds, and the store's litter.
+
+A program is taken out of the store under its write lock with a rename, and its tree deleted
+afterwards in a thread, so neither a big tree nor a deep one holds up requests or the lock.
+Entries that are not programs (trash of earlier deletions, builds a crash interrupted, anything
+else) are deleted at the first sweep. An error with one entry is logged, and the sweep goes on.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import logging
 import time
 import uuid
 
+from sandkasten_py import safefs
 from sandkasten_py.programs.locks import KeyedRWLock
 from sandkasten_py.programs.store import ProgramStore
 
@@ -22,57 +29,73 @@ class Pruner:
         self.ttl = ttl
         self._waiting: set[asyncio.Task[None]] = set()
 
-    def sweep(self) -> int:
-        """Delete every expired program that is not in use; returns how many were deleted.
+    async def sweep(self) -> int:
+        """Delete every expired program that is not in use; returns how many entries were deleted.
 
         For programs in use, a task waits for the write lock and checks again then.
         """
         deleted = 0
         for name in self.store.entries():
-            program_id = _as_program_id(name)
-            if program_id is None:  # not a program: nothing can hold a lock on it
-                if self._delete_if_expired(name):
-                    deleted += 1
-                continue
-            lease = self.locks.try_write(program_id)
-            if lease is None:
-                if all(t.get_name() != name for t in self._waiting):
-                    task = asyncio.get_running_loop().create_task(self._prune_later(program_id), name=name)
-                    self._waiting.add(task)
-                    task.add_done_callback(self._waiting.discard)
-                continue
             try:
-                if self._delete_if_expired(name):
+                if await self._sweep_entry(name):
                     deleted += 1
-            finally:
-                lease.release()
+            except Exception:
+                log.exception("cannot prune %s", name)
         return deleted
 
-    async def _prune_later(self, program_id: uuid.UUID) -> None:
-        lease = await self.locks.write_unless(program_id, lambda: False)
+    async def _sweep_entry(self, name: str) -> bool:
+        program_id = _as_program_id(name)
+        if program_id is None:  # not a program: nothing can hold a lock on it
+            return await self._delete_if_expired(name)
+        lease = self.locks.try_write(program_id)
+        if lease is None:
+            if all(t.get_name() != name for t in self._waiting):
+                task = asyncio.get_running_loop().create_task(self._prune_later(program_id), name=name)
+                self._waiting.add(task)
+                task.add_done_callback(self._waiting.discard)
+            return False
         try:
-            self._delete_if_expired(str(program_id))
+            trash = self._take_out_if_expired(name)
         finally:
             lease.release()
+        return await self._delete(name, trash)
 
-    def _delete_if_expired(self, name: str) -> bool:
+    async def _prune_later(self, program_id: uuid.UUID) -> None:
+        try:
+            lease = await self.locks.write_unless(program_id, lambda: False)
+            try:
+                trash = self._take_out_if_expired(str(program_id))
+            finally:
+                lease.release()
+            await self._delete(str(program_id), trash)
+        except Exception:
+            log.exception("cannot prune %s", program_id)
+
+    async def _delete_if_expired(self, name: str) -> bool:
+        return await self._delete(name, self._take_out_if_expired(name))
+
+    def _take_out_if_expired(self, name: str) -> str | None:
         last_run = self.store.last_run(name)
         if last_run is not None and last_run > time.time() - self.ttl:
+            return None
+        return self.store.discard(name)
+
+    async def _delete(self, name: str, trash: str | None) -> bool:
+        if trash is None:
             return False
-        try:
-            self.store.remove(name)
-        except OSError:
-            log.exception("cannot delete expired program %s", name)
-            return False
-        log.info("deleted expired program %s", name)
+        await asyncio.to_thread(safefs.remove_tree, trash)
+        if _as_program_id(name) is not None:
+            log.info("deleted expired program %s", name)
+        else:
+            log.info("deleted %s (not a program)", name)
         return True
 
     async def run_forever(self, interval: float) -> None:
         """Sweep now and then every `interval` seconds."""
         while True:
             try:
-                self.sweep()
-            except OSError:
+                await self.sweep()
+            except Exception:
                 log.exception("program sweep failed")
             await asyncio.sleep(interval)
 

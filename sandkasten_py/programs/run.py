@@ -25,15 +25,15 @@ async def run_program(
     if program is None:
         raise ProgramNotFound()
     steps.store.touch(program_id)
-    return await steps.run(
-        environment=program.environment,
-        argv=(program.run_script, program.main_file, *(request.args or ())),
-        box_files=request.files or [],
-        program_dir=steps.store.files_path(program_id),
-        compiling=False,
-        mounts=program.mounts,
-        symlinks=program.symlinks,
-        env_vars=request.env_vars or [],
-        stdin=request.stdin,
-        limits=limits,
-    )
+    async with steps.job(request.files or [], limits, compiling=False) as job:
+        return await steps.run(
+            job,
+            environment=program.environment,
+            argv=(program.run_script, program.main_file, *(request.args or ())),
+            program_dir=steps.store.files_path(program_id),
+            mounts=program.mounts,
+            symlinks=program.symlinks,
+            env_vars=request.env_vars or [],
+            stdin=request.stdin,
+            limits=limits,
+        )

@@ -17,6 +17,7 @@ from sandkasten_py.environments import Environment
 from sandkasten_py.programs.build import Built, build_program
 from sandkasten_py.programs.checks import check_env_vars, check_file_names, resolve_limits
 from sandkasten_py.programs.errors import EnvironmentNotFound, RunLimitsExceeded
+from sandkasten_py.programs.jobdirs import JobDirs
 from sandkasten_py.programs.jobs import JobObserver, Steps
 from sandkasten_py.programs.locks import KeyedRWLock
 from sandkasten_py.programs.run import run_program
@@ -35,11 +36,11 @@ class ProgramService:
     """Builds and runs programs; owns the job slots and the per-program locks."""
 
     def __init__(self, config: Config, environments: dict[str, Environment], store: ProgramStore,
-                 runner: NsjailRunner, observer: JobObserver | None = None) -> None:
+                 job_dirs: JobDirs, runner: NsjailRunner, observer: JobObserver | None = None) -> None:
         self.config = config
         self.environments = environments
         self.store = store
-        self.steps = Steps(runner, store, observer)
+        self.steps = Steps(runner, store, job_dirs, observer)
         self.locks = KeyedRWLock()
         self.slots = JobSlots(config.max_concurrent_jobs)
         self._benchmarks: dict[str, tuple[BaseResourceUsage, float]] = {}
@@ -92,7 +93,8 @@ class ProgramService:
 
     async def _build(self, request: BuildRequest) -> Built:
         return await build_program(self.environment(request.environment), request, steps=self.steps,
-                                   locks=self.locks, max_limits=self.config.compile_limits)
+                                   locks=self.locks, max_limits=self.config.compile_limits,
+                                   storage=self.config.storage_limits)
 
     def _run_limits(self, request: RunRequest) -> Limits:
         limits = resolve_limits(request.run_limits, self.config.run_limits)

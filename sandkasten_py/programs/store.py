@@ -1,31 +1,34 @@
-"""Where built programs live, and the per-job working directories.
+"""Where built programs live: one directory per program, complete or absent.
 
 ``<programs_dir>/<program id>/``:
 
 | entry            | content                                                               |
 |------------------|-----------------------------------------------------------------------|
-| `files/`         | the compile output, or the sources (mounted at `/program`)            |
+| `files/`         | the compile output, or the sources (mounted read-only at `/program`)  |
 | `program.json`   | how to run it: environment, run script, main file, mounts, symlinks   |
 | `compile_result` | the compile step's RunResult as JSON (compiled environments only)     |
-| `ok`             | empty marker, written last: the build is complete                     |
+| `ok`             | empty marker: the build is complete                                   |
 | `last_run`       | Unix seconds of the last build or run, for pruning                    |
 
-Only `files/` is ever writable by a job (during its compile step), so the daemon's own files
-cannot be replaced by links; still, every access goes through `safefs`.
+A program is put together in `.build-<random>` and renamed into place, and deleted by being
+renamed to `.trash-<random>` first, so a crash at any point leaves either a complete program or
+an entry that is not a program, which the pruner deletes. No job ever writes here (compile steps
+write to a tmpfs, copied in with caps by output.py); still, every access goes through `safefs`.
+The directory is locked (`.lock`, with the owner's pid) for as long as a daemon uses it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import os
 import stat
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import msgspec
 
 from sandkasten_py import safefs
+from sandkasten_py.programs.output import OutputCaps, copy_output
 from sandkasten_py.sandbox import Mount, Symlink
 from sandkasten_py.schemas import RunResult
 
@@ -36,10 +39,37 @@ LAST_RUN = "last_run"
 PROGRAM = "program.json"
 COMPILE_RESULT = "compile_result"
 FILES = "files"
+LOCK = ".lock"
+BUILDING = ".build-"
+TRASH = ".trash-"
 
 
 class StoreError(Exception):
     """The programs or jobs directory cannot be used."""
+
+
+def prepare_directory(directory: str) -> int:
+    """Create `directory` if needed, check that jobs can reach it, and lock it for this process.
+
+    Returns the descriptor that holds the lock (closing it releases the lock). Two daemons must
+    never share a directory: one empties the jobs directory at startup, and both prune programs.
+    """
+    os.makedirs(directory, mode=0o711, exist_ok=True)
+    if not os.path.isdir(directory) or os.path.islink(directory):
+        raise StoreError(f"{directory} is not a directory")
+    os.chmod(directory, 0o711)
+    _check_traversable(directory)
+    fd = os.open(os.path.join(directory, LOCK), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreError(f"{directory} is in use by another sandkasten daemon (pid {holder}); give "
+                         "each daemon its own programs_dir and jobs_dir") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def _check_traversable(directory: str) -> None:
@@ -67,21 +97,22 @@ class StoredProgram(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ProgramStore:
-    """Program directories under `programs_dir`, and job directories under `jobs_dir`."""
+    """The program directories under `programs_dir`."""
 
-    def __init__(self, programs_dir: str, jobs_dir: str) -> None:
+    def __init__(self, programs_dir: str) -> None:
         self.programs_dir = programs_dir
-        self.jobs_dir = jobs_dir
+        self._lock_fd: int | None = None
+        self._building: set[str] = set()
 
     def prepare(self) -> None:
-        """Create both directories, and empty the jobs directory (left over from a crash)."""
-        for directory in (self.programs_dir, self.jobs_dir):
-            os.makedirs(directory, mode=0o711, exist_ok=True)
-            if not os.path.isdir(directory) or os.path.islink(directory):
-                raise StoreError(f"{directory} is not a directory")
-            os.chmod(directory, 0o711)
-            _check_traversable(directory)
-        safefs.clear_directory(self.jobs_dir)
+        """Create and lock the directory (StoreError if another daemon holds it)."""
+        self._lock_fd = prepare_directory(self.programs_dir)
+
+    def close(self) -> None:
+        """Release the directory."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def path(self, program_id: uuid.UUID) -> str:
         """The directory of a program."""
@@ -95,31 +126,39 @@ class ProgramStore:
         """Whether a complete build of the program exists."""
         return safefs.exists(self.path(program_id), OK)
 
-    def exists(self, program_id: uuid.UUID) -> bool:
-        """Whether the program's directory exists."""
-        return os.path.isdir(self.path(program_id))
-
-    def create(self, program_id: uuid.UUID, program: StoredProgram, *, writable_by_job: bool) -> None:
-        """Start a build: a fresh directory (replacing an unfinished one) with `program.json`."""
-        path = self.path(program_id)
-        safefs.remove_tree(path)
-        os.mkdir(path, 0o711)
-        os.mkdir(self.files_path(program_id), 0o755)
-        if writable_by_job:
-            os.chown(self.files_path(program_id), NOBODY, NOBODY)
-        safefs.replace_file(path, PROGRAM, msgspec.json.encode(program))
-
-    def add_sources(self, program_id: uuid.UUID, files: list[tuple[str, bytes]]) -> None:
-        """Put the sources into `files/` (environments without a compile step)."""
-        safefs.write_files(self.files_path(program_id), files)
-
-    def finish(self, program_id: uuid.UUID, compile_result: RunResult | None) -> None:
-        """Mark a build complete."""
-        path = self.path(program_id)
-        if compile_result is not None:
-            safefs.replace_file(path, COMPILE_RESULT, msgspec.json.encode(compile_result))
-        self.touch(program_id)
-        safefs.replace_file(path, OK, b"")
+    def save(self, program_id: uuid.UUID, program: StoredProgram, *,
+             sources: list[tuple[str, bytes]] | None = None,
+             output: tuple[str, OutputCaps] | None = None,
+             compile_result: RunResult | None = None) -> None:
+        """Store a complete program: its `sources`, or the compile `output` directory copied in
+        within its caps (raises OutputRejected). Replaces an unfinished directory of the same id.
+        Slow for big outputs: call it from a thread, holding the program's write lock.
+        """
+        name = f"{BUILDING}{uuid.uuid4().hex}"
+        self._building.add(name)
+        building = os.path.join(self.programs_dir, name)
+        try:
+            os.mkdir(building, 0o711)
+            files = os.path.join(building, FILES)
+            os.mkdir(files, 0o755)
+            if sources is not None:
+                safefs.write_files(files, sources)
+            if output is not None:
+                copy_output(output[0], files, output[1])
+            safefs.replace_file(building, PROGRAM, msgspec.json.encode(program))
+            if compile_result is not None:
+                safefs.replace_file(building, COMPILE_RESULT, msgspec.json.encode(compile_result))
+            safefs.replace_file(building, LAST_RUN, str(int(time.time())).encode())
+            safefs.replace_file(building, OK, b"")
+            stale = self.discard(str(program_id))
+            if stale is not None:
+                safefs.remove_tree(stale)
+            os.rename(building, self.path(program_id))
+        except BaseException:
+            safefs.remove_tree(building)
+            raise
+        finally:
+            self._building.discard(name)
 
     def compile_result(self, program_id: uuid.UUID) -> RunResult | None:
         """The stored compile result, if the environment compiles."""
@@ -147,23 +186,19 @@ class ProgramStore:
         except (OSError, ValueError):
             return None
 
-    def remove(self, name: str) -> None:
-        """Delete a program directory (or any other entry) by its name."""
-        safefs.remove_tree(os.path.join(self.programs_dir, name))
+    def discard(self, name: str) -> str | None:
+        """Take the entry `name` out of the store at once (a rename); returns the path to delete
+        (with `safefs.remove_tree`, from a thread), or None if there was no such entry."""
+        if name.startswith(TRASH):
+            return os.path.join(self.programs_dir, name)
+        trash = os.path.join(self.programs_dir, f"{TRASH}{uuid.uuid4().hex}")
+        try:
+            os.rename(os.path.join(self.programs_dir, name), trash)
+        except FileNotFoundError:
+            return None
+        return trash
 
     def entries(self) -> list[str]:
-        """Names of everything in the programs directory."""
-        return os.listdir(self.programs_dir)
-
-    @contextlib.asynccontextmanager
-    async def job_dir(self, files: list[tuple[str, bytes]]) -> AsyncIterator[str]:
-        """A fresh `box` directory holding `files`, removed after the job."""
-        job = os.path.join(self.jobs_dir, uuid.uuid4().hex)
-        box = os.path.join(job, "box")
-        os.mkdir(job, 0o711)
-        try:
-            os.mkdir(box, 0o755)
-            safefs.write_files(box, files)
-            yield box
-        finally:
-            safefs.remove_tree(job)
+        """Names of everything in the programs directory but the lock and builds in progress."""
+        return [name for name in os.listdir(self.programs_dir)
+                if name != LOCK and name not in self._building]

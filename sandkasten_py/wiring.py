@@ -1,0 +1,86 @@
+"""The one place that builds the service from the configuration, for `serve` and `sandkasten envs`.
+
+    config -> program store + job directories (locked) -> cgroups, network -> nsjail runner
+           -> programs service
+
+`wire` does the synchronous setup (it fails with StoreError, CgroupError... before anything
+is served); `Service.running` is the life of the service on the event loop: the background
+clean-up of what an earlier run left, and the pruner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sandkasten_py.config import Config, without_network
+from sandkasten_py.environments import Environment
+from sandkasten_py.programs import JobDirs, ProgramService, ProgramStore, Pruner
+from sandkasten_py.programs.jobs import JobObserver
+from sandkasten_py.sandbox import Cgroups, Networks, NsjailRunner, setup_cgroups
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    """Everything a running daemon owns."""
+
+    config: Config
+    """The configuration as used (network lowered to false where jobs cannot have it)."""
+    programs: ProgramService
+    store: ProgramStore
+    job_dirs: JobDirs
+    cgroups: Cgroups | None
+    networks: Networks | None
+    leftover_jobs: list[str]
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Clean up after an earlier run in the background, prune programs; release all at the end."""
+        if self.networks is not None:
+            await self.networks.remove_leftovers()
+        cleanup = asyncio.create_task(self.job_dirs.remove_leftovers(self.leftover_jobs))
+        pruner = Pruner(self.store, self.programs.locks, self.config.program_ttl)
+        prune_loop = asyncio.create_task(pruner.run_forever(self.config.prune_programs_interval))
+        try:
+            yield
+        finally:
+            prune_loop.cancel()
+            await pruner.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await prune_loop
+            with contextlib.suppress(asyncio.CancelledError):
+                await cleanup
+            self.close()
+
+    def close(self) -> None:
+        """Release the directories and the cgroups."""
+        if self.cgroups is not None:
+            self.cgroups.close()
+        self.job_dirs.close()
+        self.store.close()
+
+
+def wire(config: Config, environments: dict[str, Environment], observer: JobObserver | None = None) -> Service:
+    """Lock and prepare the directories, set up cgroups and network, and build the service."""
+    log.info("Preparing %s and %s", config.programs_dir, config.jobs_dir)
+    store = ProgramStore(config.programs_dir)
+    store.prepare()
+    job_dirs = JobDirs(config.jobs_dir, config.storage_limits)
+    try:
+        leftovers = job_dirs.prepare()
+        cgroups = setup_cgroups(config.cgroup_root, config.cgroup_parent) if config.use_cgroup else None
+    except BaseException:
+        job_dirs.close()
+        store.close()
+        raise
+    networks = Networks.find()
+    if networks is None:
+        config = without_network(config)
+    runner = NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks)
+    programs = ProgramService(config, environments, store, job_dirs, runner, observer)
+    return Service(config, programs, store, job_dirs, cgroups, networks, leftovers)
