@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from sandkasten_py.config import load_config  # noqa: E402
 from sandkasten_py.programs.store import StoredProgram  # noqa: E402
-from sandkasten_py.sandbox import JobSpec  # noqa: E402
+from sandkasten_py.sandbox import MB, JobSpec, tmpfs  # noqa: E402
 from sandkasten_py.sandbox.argv import nsjail_argv  # noqa: E402
 
 HELLO = {"environment": "python", "main_file": {"content": 'print("Hello, World!")'}}
@@ -63,7 +63,7 @@ def main() -> int:
     env = {**os.environ, "CONFIG_PATH": str(ROOT / "config.toml"), "HOST": "127.0.0.1",
            "PORT": str(port), "PROGRAMS_DIR": str(work / "programs"), "JOBS_DIR": str(work / "jobs"),
            "ENVIRONMENTS_PATH": str(ROOT / "pkgs/share/sandkasten/packages")}
-    daemon = subprocess.Popen([sys.executable, "-m", "sandkasten_py"], env=env, cwd=ROOT,
+    daemon = subprocess.Popen([sys.executable, "-m", "sandkasten_py", "serve"], env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -88,12 +88,16 @@ def main() -> int:
         config = load_config(env)
         program_dir = work / "programs" / program_id
         stored = msgspec.json.decode((program_dir / "program.json").read_bytes(), type=StoredProgram)
-        box = work / "bare-box"
+        box, tmp = work / "bare-box", work / "bare-tmp"
         box.mkdir(mode=0o755)
+        tmp.mkdir(mode=0o700)
+        # the same /tmp as a job's, mounted once (the daemon mounts one per job)
+        tmpfs.mount_tmpfs(str(tmp), size_bytes=config.run_limits.tmpfs * MB,
+                          inodes=config.storage_limits.tmp_files + 1)
         argv = nsjail_argv(config.nsjail_path or "nsjail", JobSpec(
             argv=(stored.run_script, stored.main_file), box_dir=str(box),
-            program_dir=str(program_dir / "files"), program_writable=False, mounts=stored.mounts,
-            symlinks=stored.symlinks, limits=config.run_limits), use_cgroup=False)
+            program_dir=str(program_dir / "files"), program_writable=False, tmp_dir=str(tmp),
+            mounts=stored.mounts, symlinks=stored.symlinks, limits=config.run_limits), use_cgroup=False)
 
         def bare() -> None:
             out = subprocess.run(argv, capture_output=True, pass_fds=(), check=False)
@@ -107,6 +111,8 @@ def main() -> int:
     finally:
         daemon.terminate()
         daemon.wait()
+        if os.path.ismount(work / "bare-tmp"):
+            tmpfs.unmount(str(work / "bare-tmp"))
     base = statistics.median(results["bare nsjail"])
     print(f"hello-world python, {runs} runs each (ms)")
     for name, times in results.items():

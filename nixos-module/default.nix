@@ -162,6 +162,12 @@ in
           256 / 64), `stdout_max_size` and `stderr_max_size` (bytes kept, 65536), `network`
           (bool, outbound network for the job, false / false; needs the tools this module puts
           on the service's PATH).
+        - `storage_limits` (attribute set): caps on what jobs write, whatever a request asks.
+          Keys: `program_size` (MB a compile step may write to /program, and so the most one
+          program stores, 256), `program_files` (files and directories a build may keep,
+          10000), `program_depth` (directory levels, 32), `tmp_files` (files and directories in
+          a job's /tmp, 10000). Compile steps write /program into a tmpfs of that size; the
+          build is copied into `programs_dir` within these caps.
 
         Set by the module and not allowed here: `environments_path` (from `environments`),
         `programs_dir` (`/var/lib/sandkasten/programs`), `jobs_dir` (`/var/lib/sandkasten/jobs`)
@@ -216,13 +222,16 @@ in
       environment.CONFIG_PATH = "${configFile}";
 
       serviceConfig = {
-        ExecStart = "${cfg.package}/bin/sandkasten";
+        ExecStart = "${cfg.package}/bin/sandkasten serve";
         Restart = lib.mkDefault "always";
         RestartSec = lib.mkDefault 1;
         # A job killed by the OOM killer must not take the daemon down with it.
         OOMPolicy = lib.mkDefault "continue";
 
-        StateDirectory = "sandkasten"; # programs/ and jobs/
+        # programs/ and jobs/; the daemon mounts a capped tmpfs under jobs/ for every job's /tmp
+        # and every compile step's /program (in the unit's own mount namespace, which
+        # ProtectSystem gives it; they disappear with the service).
+        StateDirectory = "sandkasten";
         # nsjail mounts program and job directories (and resolv.conf) into jails as the jail's
         # user, who must be able to pass through these directories: no 0700 here.
         StateDirectoryMode = "0711";

@@ -1,5 +1,8 @@
-"""The `sandkasten` command: `serve` (the default), `host-build`, `envs`, `integration-tests` and
-`config-doc`."""
+"""The `sandkasten` command: `serve`, `host-build`, `envs`, `integration-tests` and `config-doc`.
+
+Without a subcommand it prints its help and exits 2: serving is never a side effect of typing
+the bare command (a daemon started by accident would claim the default directories).
+"""
 
 from __future__ import annotations
 
@@ -34,14 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sandkasten", description="Run untrusted code in nsjail behind a REST API.")
     parser.add_argument("--version", action="version", version=f"sandkasten-py {__version__}")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="serve the API (the default; configured by CONFIG_PATH and env vars)")
+    commands.add_parser("serve", help="serve the API (configured by CONFIG_PATH and env vars)")
     commands.add_parser("host-build", help="build environment manifests from nix/packages on this host")
     commands.add_parser("envs", help="list environments and check them (conformance program and example)")
     commands.add_parser("integration-tests",
                         help="run the API conformance and security suites against real daemons "
                              "(pytest arguments follow; see `integration-tests --help`)")
     commands.add_parser("config-doc", help="write the configuration reference docs/configuration.md")
-    parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    if options.command is None:
+        parser.print_help()
+        return 2
     return serve()
 
 

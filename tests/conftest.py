@@ -95,7 +95,7 @@ def start_daemon(workdir: Path, **overrides: str) -> Daemon:
         **overrides,
     }
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "sandkasten_py"], env=env, cwd=ROOT,
+        process = subprocess.Popen([sys.executable, "-m", "sandkasten_py", "serve"], env=env, cwd=ROOT,
                                    stdout=log, stderr=subprocess.STDOUT)
     daemon = Daemon(f"http://127.0.0.1:{port}", programs_dir, jobs_dir, process, log_path)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S

@@ -2,6 +2,8 @@
 
     {"error": "<name>"}                                  an endpoint error without details
     {"error": "<name>", "details": <payload>}            with details
+    {"error": "compile_error", "details": ..., "message": "..."}   what the daemon found wrong
+                                                         with a build (a storage cap; ours)
     {"error": "unprocessable_content", "reason": "..."}  422: bad JSON, failed validation, bad path
     {"error": "internal_server_error"}                   500: anything unexpected (logged, not shown)
 """
@@ -44,6 +46,7 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
     error: str
     details: Any = msgspec.UNSET
     reason: str | msgspec.UnsetType = msgspec.UNSET
+    message: str | msgspec.UnsetType = msgspec.UNSET
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -55,7 +58,8 @@ def program_error_response(error: ProgramError) -> Response:
     """The response for an endpoint error."""
     status, name, _ = ERRORS[type(error)]
     if isinstance(error, CompileError):
-        return json_response(ErrorBody(error=name, details=error.result), status)
+        message = msgspec.UNSET if error.message is None else error.message
+        return json_response(ErrorBody(error=name, details=error.result, message=message), status)
     if isinstance(error, LimitsExceeded):
         return json_response(ErrorBody(error=name, details=error.exceeded), status)
     return json_response(ErrorBody(error=name), status)

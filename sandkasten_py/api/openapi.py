@@ -140,7 +140,16 @@ def _operation(operation: Operation, by_type: dict[Any, Any]) -> dict[str, Any]:
 def _error_schema(error: type[ProgramError]) -> dict[str, Any]:
     name = ERRORS[error][1]
     if issubclass(error, CompileError):
-        return _error_object(name, details={"$ref": REF.format(name="RunResult")})
+        schema = _error_object(name, details={"$ref": REF.format(name="RunResult")})
+        schema["properties"]["message"] = {
+            "type": "string",
+            "description": "Present when the daemon rejected the build itself, saying why (a "
+                           "storage cap, such as the build output's size); also appended to "
+                           "`details.stderr`.",
+            "example": "the build output has more than 10000 files and directories "
+                       "(storage_limits.program_files)",
+        }
+        return schema
     if issubclass(error, LimitsExceeded):
         return _error_object(name, details={"type": "array",
                                             "items": {"$ref": REF.format(name="LimitExceeded")}})

@@ -112,6 +112,10 @@ async def _decode(request: Request, operation: Operation, decoder: msgspec.json.
         return decoder.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as e:
         raise UnprocessableContent(f"parse request payload error: {e}") from None
+    except UnicodeDecodeError as e:
+        raise UnprocessableContent(f"parse request payload error: a string is not valid UTF-8 ({e.reason})") from None
+    except RecursionError:  # msgspec stops at Python's recursion limit (about 1,000 levels)
+        raise UnprocessableContent("parse request payload error: JSON nested too deeply") from None
 
 
 # The largest valid request (every string at its maximum, every character JSON-escaped) is about

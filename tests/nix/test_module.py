@@ -189,7 +189,7 @@ def test_unit() -> None:
     assert data["configFile"].endswith("sandkasten-config.json")
     config = service["serviceConfig"]
     assert config["ExecStart"].startswith("/nix/store/fake-sandkasten-py-")
-    assert config["ExecStart"].endswith("/bin/sandkasten")
+    assert config["ExecStart"].endswith("/bin/sandkasten serve")
     assert config["StateDirectory"] == "sandkasten"
     assert config["RuntimeDirectory"] == "sandkasten"
     assert config["Delegate"] is True
@@ -338,7 +338,7 @@ def test_flake_module_uses_the_flakes_packages() -> None:
         execStart = e.config.systemd.services.sandkasten.serviceConfig.ExecStart;
       }""", modules=modules))
     assert data["package"].startswith("/nix/store/fake-sandkasten-py-")
-    assert data["execStart"] == data["package"] + "/bin/sandkasten"
+    assert data["execStart"] == data["package"] + "/bin/sandkasten serve"
     assert "combined" in data["sets"]
     assert data["generated"]["environments_path"][0].endswith("/share/sandkasten/packages")
 
