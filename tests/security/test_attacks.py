@@ -406,7 +406,8 @@ def test_output_caps_are_independent(daemon: Any) -> None:
 
 @pytest.mark.catalogue("RES-06")
 def test_large_file_python(daemon: Any) -> None:
-    """Writing past filesize=1 fails with EFBIG (Python ignores SIGXFSZ); the file stops at the limit."""
+    """Writing past filesize=1 fails with EFBIG (Python ignores SIGXFSZ); the file stops at the
+    limit, and the daemon, finding a file at the limit in /tmp, reports `filesize`."""
     code = """
 import json, os
 error = None
@@ -427,11 +428,13 @@ print(json.dumps({"errno": error, "size": os.path.getsize("/tmp/big")}))
     assert out["errno"] == errno.EFBIG, out
     # nsjail's RLIMIT_FSIZE is in MiB (as in Sandkasten); the file must not grow past it
     assert 1 * MB <= out["size"] <= 1 * 1024 * 1024, out
+    assert result["exceeded"] == ["filesize"], result
 
 
 @pytest.mark.catalogue("RES-06")
 def test_large_file_bash_dd_is_killed_by_sigxfsz(daemon: Any) -> None:
     """As in Sandkasten's test_large_file: dd past filesize=1 is killed by SIGXFSZ (exit 153)."""
+    # dd is the script's last command, so its status is the job's
     code = "dd if=/dev/urandom of=/tmp/big bs=100k count=100\n"
     result = run(daemon, "bash", code, run_limits={"time": 4, "filesize": 1})
     assert result["status"] == 153, result
@@ -484,6 +487,39 @@ int main(void) {
         return
     assert result["status"] == 0, result
     assert result["stdout"] == f"{errno.EFBIG} {1024 * 1024}\n", result
+    assert result["exceeded"] == ["filesize"], result
+
+
+@pytest.mark.catalogue("RES-06")
+@pytest.mark.parametrize("command", [
+    pytest.param("dd if=/dev/zero of=/tmp/big bs=100k count=100 2>/dev/null; echo done", id="dd-then-more"),
+    pytest.param("head -c 5000000 /dev/zero > /tmp/big; echo done", id="redirection"),
+])
+def test_large_file_bash_reports_filesize_even_when_the_script_goes_on(daemon: Any, command: str) -> None:
+    """`dd` (or a redirection) is killed by SIGXFSZ, but the script carries on and exits 0: the
+    exit status says nothing, the file left at the limit does."""
+    result = run(daemon, "bash", command + "\n", run_limits={"time": 4, "filesize": 1})
+    assert (result["status"], result["stdout"], result["exceeded"]) == (0, "done\n", ["filesize"]), result
+
+
+@pytest.mark.catalogue("RES-06")
+def test_large_file_in_a_compile_step_is_reported(daemon: Any) -> None:
+    """The compile step's /program counts as well: a compile writing past its filesize."""
+    response = daemon.post("/programs", json={
+        "environment": "c",
+        "main_file": {"content": f"/* {uuid.uuid4()} */ int main(void) {{ return 0; }}\n"},
+        "files": [{"name": "hook.sh", "content": "head -c 3000000 /dev/zero > /program/big\n"}],
+        "env_vars": [{"name": "BASH_ENV", "value": "/box/hook.sh"}],
+        "compile_limits": {"filesize": 1},
+    })
+    assert response.status_code == 201, response.text
+    assert response.json()["compile_result"]["exceeded"] == ["filesize"], response.text
+
+
+def test_a_file_under_the_limit_is_not_reported(daemon: Any) -> None:
+    result = run(daemon, "bash", "head -c 1000000 /dev/zero > /tmp/f; echo ok\n",
+                 run_limits={"time": 4, "filesize": 1})
+    assert (result["status"], result["exceeded"]) == (0, []), result
 
 
 # ------------------------------------------------------------------- RES-07 many files
@@ -1201,14 +1237,13 @@ def test_network_true_is_refused_for_compile(daemon: Any) -> None:
 
 @pytest.mark.catalogue("CC-05")
 def test_compiler_runs_inside_the_jail(daemon: Any) -> None:
-    """Compile-time code execution (Nim staticExec, build.rs, proc macros, compiler plugins) has
-    no way in here: rustc is called directly (no cargo, so no build scripts or proc-macro
-    crates), gcc and g++ get no plugin flags, and no compiler runs shell commands. What is left
-    to check is where the compiler itself runs, whatever it could be made to do: rustc embeds
-    its own /proc files at compile time (`include_str!` reads at compile time), which show that
-    it runs as the unprivileged uid 65534 with no capabilities, no_new_privs and seccomp, sees
-    only the loopback interface, and can write only /program (this program's `files/`) and
-    /tmp."""
+    """Compile steps run the user's code: build env vars (`BASH_ENV`, `SHELLOPTS` with `PS4`,
+    `NODE_OPTIONS`), Nim's staticExec and Template Haskell all do (test_compile_steps.py). So
+    what matters is where the compiler runs, whatever it is made to do: rustc embeds its own
+    /proc files at compile time (`include_str!` reads at compile time), which show that it runs
+    as the unprivileged uid 65534 with no capabilities, no_new_privs and seccomp, sees only the
+    loopback interface, and can write only /program and /tmp, both capped tmpfs mounts of the
+    daemon's (nothing of the program store is mounted while compiling)."""
     code = """
 const STATUS: &str = include_str!("/proc/self/status");
 const NET: &str = include_str!("/proc/net/dev");
@@ -1235,7 +1270,9 @@ fn main() { print!("{}\\n=====\\n{}\\n=====\\n{}", STATUS, NET, MOUNTS); }
         fields = line.split()
         writable[fields[4]] = (fields[5].split(",")[0] == "rw", fields[3])
     assert {point for point, (rw, _) in writable.items() if rw} == {"/program", "/tmp"}, mounts
-    assert writable["/program"][1] == f"{daemon.programs_dir}/{body['program_id']}/files", mounts
+    sources = {line.split()[4]: line.split(" - ")[1].split()[:2] for line in mounts.splitlines()}
+    assert sources["/program"] == sources["/tmp"] == ["tmpfs", "sandkasten"], mounts
+    assert str(daemon.programs_dir) not in mounts
 
 
 # ---------------------------------------------------------------- CC-06 compiler flags

@@ -6,13 +6,14 @@ Two layers are exercised, and each test says which:
   links, write read-only mounts, reach other jobs' or the daemon's directories, keep files for
   the next job, or open devices and /proc files it must not have;
 * **the daemon's host-side file handling** (FS-01 to FS-03, the Judge0 symlink CVEs). No job
-  can put a symlink where the daemon writes, reads or deletes: the only directory a job can
-  write to on the host is its program's `files/` during the compile step, and our compilers run
-  no user code (see test_attacks.py, CC-05). So these tests do what a malicious compile step
-  would have done, as root on the host: they plant symlinks in a real program's directory (in
-  `files/`, and also next to it, which no job can reach), then drive the daemon over HTTP so
-  that it writes, reads and deletes there, and check that nothing outside was touched. Each of
-  these tests first shows, where it can, that the planted content would matter if followed.
+  can put a symlink where the daemon writes, reads or deletes in the program store: compile
+  steps write `/program` into a tmpfs of their job directory, and the daemon copies regular
+  files and directories out of it without following links (test_compile_steps.py). So these
+  tests do what a malicious compile step would have done if it could, as root on the host: they
+  plant symlinks in the compile step's `/program` tmpfs while it runs, and in a real program's
+  directory in the store, which no job can reach, then drive the daemon over HTTP so that it
+  writes, reads and deletes there, and check that nothing outside was touched. Each of these
+  tests first shows, where it can, that the planted content would matter if followed.
 """
 
 from __future__ import annotations
@@ -149,18 +150,17 @@ def plant(link: Path, target: Path | str) -> None:
     os.lchown(link, NOBODY, NOBODY)
 
 
-def new_program(daemon: Any, existing: set[str], compiling: Any) -> str:
-    """Wait until the build running in `compiling` has made its program directory (with `files/`
-    and `program.json`) and return the program's id; the compile step must still be running."""
+def compile_output_dir(daemon: Any, compiling: Any) -> Path:
+    """Wait until the build running in `compiling` has started its compile step and return the
+    host side of its `/program` (a tmpfs in its job directory); the step must still be running."""
 
-    def made() -> bool:
-        return any((daemon.programs_dir / name / "program.json").exists()
-                   for name in set(os.listdir(daemon.programs_dir)) - existing)
+    def found() -> list[Path]:
+        return [d / "program" for d in daemon.jobs_dir.iterdir() if os.path.ismount(d / "program")]
 
-    wait_until(lambda: made() or compiling.done(), "the compile step started")
+    wait_until(lambda: bool(found()) or compiling.done(), "the compile step started")
     assert not compiling.done(), "the compile step ended before links could be planted"
-    [program_id] = sorted(set(os.listdir(daemon.programs_dir)) - existing)
-    return str(program_id)
+    [directory] = found()
+    return directory
 
 
 def remove_program(daemon: Any, program_id: str) -> None:
@@ -188,16 +188,17 @@ def pruning_daemon(daemon_factory: Callable[..., Any]) -> Any:
 
 @pytest.mark.catalogue("FS-02")
 def test_pruner_does_not_follow_links_planted_in_program_files(pruning_daemon: Any, canary: Path) -> None:
-    """Host layer. A compiled program's `files/` (the one host directory a compile step can write)
-    is filled with links to a host directory: absolute and relative, to the directory, to a
-    file, nested in subdirectories (one of them mode 000), and a loop. When the program expires
-    the pruner deletes the tree; it must unlink the links, not what they point to, and must not
-    change the owner or mode of anything behind them (Judge0 CVE-2024-28189)."""
+    """Host layer, a case no job can bring about any more (a compile step's links are refused at
+    the copy into the store): a compiled program's `files/` is filled with links to a host
+    directory: absolute and relative, to the directory, to a file, nested in subdirectories (one
+    of them mode 000), and a loop. When the program expires the pruner deletes the tree; it must
+    unlink the links, not what they point to, and must not change the owner or mode of anything
+    behind them (Judge0 CVE-2024-28189)."""
     before = snapshot(canary)
     program_id = build(pruning_daemon, "c", f"/* {uuid.uuid4()} */ int main(void) {{ return 0; }}\n")
     program_dir = pruning_daemon.programs_dir / program_id
     files = program_dir / "files"
-    assert files.stat().st_uid == NOBODY, "files/ is not the compile step's (test premise)"
+    assert files.stat().st_uid == 0, "files/ is the daemon's copy of the build output"
     plant(files / "to-dir", canary)
     plant(files / "to-file", canary / "secret")
     plant(files / "relative-to-dir", os.path.relpath(canary, files))
@@ -234,8 +235,9 @@ def test_pruner_unlinks_links_in_place_of_the_programs_own_entries(pruning_daemo
 @pytest.mark.catalogue("FS-02")
 def test_failed_compile_removes_links_planted_during_it(daemon: Any, canary: Path) -> None:
     """Host layer, on the error path: while a compile step runs (it reads /dev/urandom until its
-    time limit), links to a host directory are planted in its `files/`, as the compile step
-    could. The failed build is deleted; the canary is untouched."""
+    time limit), links to a host directory and file are planted in its `/program` tmpfs, as the
+    compile step could. The failed build leaves nothing (the tmpfs is unmounted, the job
+    directory deleted); no program is stored; the canary is untouched."""
     before = snapshot(canary)
     existing = set(os.listdir(daemon.programs_dir))
     code = f"/* {uuid.uuid4()} */\n#include </dev/urandom>\nint main(void) {{ return 0; }}\n"
@@ -243,22 +245,45 @@ def test_failed_compile_removes_links_planted_during_it(daemon: Any, canary: Pat
         compiling = pool.submit(daemon.post, "/programs", json={
             "environment": "c", "main_file": {"content": code}, "compile_limits": {"time": 2},
         })
-        program_id = new_program(daemon, existing, compiling)
-        files = daemon.programs_dir / program_id / "files"
-        plant(files / "to-dir", canary)
-        plant(files / "to-file", canary / "secret")
+        output = compile_output_dir(daemon, compiling)
+        plant(output / "to-dir", canary)
+        plant(output / "to-file", canary / "secret")
         response = compiling.result()
     assert response.status_code == 400 and response.json()["error"] == "compile_error", response.text
-    assert not os.path.lexists(daemon.programs_dir / program_id), "the failed build was left behind"
+    assert set(os.listdir(daemon.programs_dir)) == existing, "the failed build left something"
+    wait_until(lambda: os.listdir(daemon.jobs_dir) == [".lock"], "the job directory was removed")
+    assert snapshot(canary) == before
+
+
+@pytest.mark.catalogue("FS-02", "FS-03")
+def test_links_planted_in_a_successful_compile_output_are_refused_not_followed(daemon: Any, canary: Path) -> None:
+    """Host layer: while a C program compiles (about two seconds), links to a host directory and
+    file are planted in its `/program` tmpfs. The compile step succeeds, but the daemon copies
+    only regular files and directories: the build is a compile_error naming the link, nothing
+    is stored, and nothing behind the links was read or changed."""
+    before = snapshot(canary)
+    existing = set(os.listdir(daemon.programs_dir))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        compiling = pool.submit(daemon.post, "/programs", json={
+            "environment": "c", "main_file": {"content": slow_c_program()},
+        })
+        output = compile_output_dir(daemon, compiling)
+        (output / "sub").mkdir()
+        plant(output / "sub" / "to-dir", canary)
+        response = compiling.result()
+    assert response.status_code == 400, response.text
+    assert response.json()["message"] == ("/program/sub/to-dir is a symbolic link: a build may only "
+                                          "leave regular files and directories"), response.text
+    assert set(os.listdir(daemon.programs_dir)) == existing
     assert snapshot(canary) == before
 
 
 @pytest.mark.catalogue("FS-02")
 def test_rebuild_over_an_unfinished_program_with_a_linked_files_dir(daemon: Any, canary: Path) -> None:
-    """Host layer: a program directory left unfinished (no `ok` marker, as after a crash) whose
-    `files` is a symlink to a root-owned host directory. Building it again starts with a fresh
-    directory, which the daemon chowns to the job's uid; the chown and the cleanup must not
-    follow the link (Judge0 CVE-2024-28189: `chown` through a planted link)."""
+    """Host layer: a program directory left unfinished (no `ok` marker, as an older version could
+    leave it after a crash) whose `files` is a symlink to a root-owned host directory. Building
+    it again puts a complete new directory in its place; taking the old one away must not follow
+    the link (Judge0 CVE-2024-28189: `chown` and deletion through a planted link)."""
     os.chmod(canary, 0o700)
     before = snapshot(canary)
     code = f"/* {uuid.uuid4()} */\n#include <stdio.h>\nint main(void) {{ puts(\"rebuilt\"); return 0; }}\n"
@@ -271,7 +296,7 @@ def test_rebuild_over_an_unfinished_program_with_a_linked_files_dir(daemon: Any,
 
         assert build(daemon, "c", code) == program_id
         assert not (program_dir / "files").is_symlink()
-        assert (program_dir / "files").stat().st_uid == NOBODY
+        assert (program_dir / "files").stat().st_uid == 0
         assert run_program(daemon, program_id, run_limits={"time": 5})["stdout"] == "rebuilt\n"
         assert snapshot(canary) == before, "the rebuild changed the directory behind the link"
     finally:
@@ -282,43 +307,45 @@ def test_rebuild_over_an_unfinished_program_with_a_linked_files_dir(daemon: Any,
 def test_daemon_writes_replace_planted_links_instead_of_following_them(daemon: Any, canary: Path) -> None:
     """Host layer (Judge0 CVE-2024-28185: the host wrote through a link planted in the box).
 
-    While a C program compiles (about two seconds), symlinks to host files are planted, as no job
-    could, at every name the daemon is about to write in the program directory: `ok`,
-    `compile_result`, `last_run` and their temporary names. The build must succeed, leave regular
-    files of its own at those names, and leave the host files unchanged."""
-    names = ["ok", "compile_result", "last_run", ".ok.tmp", ".compile_result.tmp", ".last_run.tmp"]
-    for name in names:
+    A build puts its directory in place whole (made aside, then renamed), so the daemon's later
+    writes are to `last_run` on every run. Symlinks to host files are planted, as no job could,
+    at `last_run` and its temporary name in a built program's directory, and at the path of a
+    program about to be built. Runs and the build must succeed, leave regular files of their
+    own at those names, and leave the host files unchanged."""
+    for name in ("last_run", ".last_run.tmp", "program"):
         (canary / f"target{name}").write_text(f"host file {name}\n")
     before = snapshot(canary)
-    existing = set(os.listdir(daemon.programs_dir))
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        compiling = pool.submit(daemon.post, "/programs", json={
-            "environment": "c", "main_file": {"content": slow_c_program()},
-        })
-        program_id = new_program(daemon, existing, compiling)
-        program_dir = daemon.programs_dir / program_id
-        try:
-            for name in names:
-                plant(program_dir / name, canary / f"target{name}")
-            assert not compiling.done(), "the compile step ended while links were planted"
-            response = compiling.result()
-            assert response.status_code == 201, response.text
-            for name in ("ok", "compile_result", "last_run"):
-                assert stat.S_ISREG((program_dir / name).lstat().st_mode), f"{name} is still a link"
-            for name in (".ok.tmp", ".compile_result.tmp", ".last_run.tmp"):
-                assert not os.path.lexists(program_dir / name), f"{name} was left behind"
-            assert snapshot(canary) == before, "the daemon wrote through a planted link"
-            assert run_program(daemon, program_id, run_limits={"time": 5})["stdout"] == "1\n"
-        finally:
-            remove_program(daemon, program_id)
+    program_id = build(daemon, "c", f"/* {uuid.uuid4()} */\nint main(void) {{ return 0; }}\n")
+    program_dir = daemon.programs_dir / program_id
+    code = f"/* {uuid.uuid4()} */\nint main(void) {{ return 0; }}\n"
+    try:
+        for name in ("last_run", ".last_run.tmp"):
+            (program_dir / name).unlink(missing_ok=True)
+            plant(program_dir / name, canary / f"target{name}")
+        assert run_program(daemon, program_id, run_limits={"time": 5})["status"] == 0
+        assert stat.S_ISREG((program_dir / "last_run").lstat().st_mode), "last_run is still a link"
+        assert not os.path.lexists(program_dir / ".last_run.tmp"), ".last_run.tmp was left behind"
+
+        # the next program's directory is a link before it is built (the build is new: not cached)
+        response = daemon.post("/programs", json={"environment": "c", "main_file": {"content": code}})
+        assert response.status_code == 201, response.text
+        new_dir = daemon.programs_dir / response.json()["program_id"]
+        remove_program(daemon, new_dir.name)
+        plant(new_dir, canary / "targetprogram")
+        response = daemon.post("/programs", json={"environment": "c", "main_file": {"content": code}})
+        assert response.status_code == 201, response.text
+        assert not new_dir.is_symlink() and (new_dir / "ok").is_file()
+        assert snapshot(canary) == before, "the daemon wrote through a planted link"
+    finally:
+        remove_program(daemon, program_id)
 
 
 @pytest.mark.catalogue("FS-01")
 def test_link_at_the_compilers_output_resolves_inside_the_jail(daemon: Any, canary: Path) -> None:
-    """Host layer, then the jail: while a C program compiles, `files/binary` (where the compile
-    step writes its output) becomes a symlink to a host file. The compile step runs in the jail,
-    where that absolute path does not exist; the linker fails, the build is deleted, and the
-    host file is unchanged."""
+    """Host layer, then the jail: while a C program compiles, `binary` in its `/program` tmpfs
+    (where the compiler writes its output) becomes a symlink to a host file. The compile step
+    runs in the jail, where that absolute path does not exist; the linker fails, nothing is
+    stored, and the host file is unchanged."""
     (canary / "binary-target").write_text("host file binary\n")
     before = snapshot(canary)
     existing = set(os.listdir(daemon.programs_dir))
@@ -326,13 +353,12 @@ def test_link_at_the_compilers_output_resolves_inside_the_jail(daemon: Any, cana
         compiling = pool.submit(daemon.post, "/programs", json={
             "environment": "c", "main_file": {"content": slow_c_program()},
         })
-        program_id = new_program(daemon, existing, compiling)
-        plant(daemon.programs_dir / program_id / "files" / "binary", canary / "binary-target")
+        plant(compile_output_dir(daemon, compiling) / "binary", canary / "binary-target")
         assert not compiling.done(), "the compile step ended while the link was planted"
         response = compiling.result()
     assert response.status_code == 400, response.text
     assert "cannot open output file /program/binary" in response.json()["details"]["stderr"], response.text
-    assert not os.path.lexists(daemon.programs_dir / program_id), "the failed build was left behind"
+    assert set(os.listdir(daemon.programs_dir)) == existing, "the failed build left something"
     assert snapshot(canary) == before, "the compile step wrote through a planted link"
 
 
@@ -448,7 +474,7 @@ int main(void) {{
                         files=[{"name": "data.txt", "content": "x"}])["stdout"])
     assert out == {"tmp": 0, "tmp-dir": 0, "box": errno.EROFS, "program": errno.EROFS,
                    "follow": errno.ENOENT}, out
-    wait_until(lambda: os.listdir(daemon.jobs_dir) == [], "the job directory was removed")
+    wait_until(lambda: os.listdir(daemon.jobs_dir) == [".lock"], "the job directory was removed")
     assert snapshot(canary) == before
 
 

@@ -121,6 +121,12 @@ int main(void) {
     PROBE("clone_newuser", syscall(SYS_clone, CLONE_THREAD | CLONE_NEWUSER, 0, 0, 0, 0));
     PROBE("clone_newpid", syscall(SYS_clone, CLONE_THREAD | CLONE_NEWPID, 0, 0, 0, 0));
     PROBE("clone_newnet", syscall(SYS_clone, CLONE_THREAD | CLONE_NEWNET, 0, 0, 0, 0));
+    PROBE("inotify_init", syscall(SYS_inotify_init));
+    PROBE("inotify_init1", syscall(SYS_inotify_init1, 0));
+    PROBE("inotify_add_watch", syscall(SYS_inotify_add_watch, -1, "/", 0x20));
+    PROBE("inotify_rm_watch", syscall(SYS_inotify_rm_watch, -1, 0));
+    PROBE("fanotify_init", syscall(SYS_fanotify_init, 0, 0));
+    PROBE("fanotify_mark", syscall(SYS_fanotify_mark, -1, 0, 0, -1, NULL));
     PROBE("x32_getpid", syscall(39 | X32_SYSCALL_BIT));
     PROBE("x32_unshare", syscall(272 | X32_SYSCALL_BIT, 0));
     /* last: if the filter let them through, they would change this process's namespaces */
@@ -157,8 +163,11 @@ VSOCK_SOCKETS = {"socket_vsock": EPERM, "socket_vsock_bad_type": EPERM}
 # The x32 ABI is not in the kernel, so the x32 variants of denied calls cannot bypass the 64-bit
 # filter (x32 numbers carry bit 30 and would not match its rules).
 X32 = {"x32_getpid": ENOSYS, "x32_unshare": ENOSYS}
+# A watch on a file of the shared, read-only environment tells when a concurrent job opens it.
+WATCHES = {"inotify_init": ENOSYS, "inotify_init1": ENOSYS, "inotify_add_watch": ENOSYS,
+           "inotify_rm_watch": ENOSYS, "fanotify_init": ENOSYS, "fanotify_mark": ENOSYS}
 DENIED = {**KEYRINGS, **KERNEL_SURFACE, **IO_URING, **NAMESPACES_AND_MOUNTS, **TRACING, **NETWORK_SOCKETS,
-          **VSOCK_SOCKETS, **X32}
+          **VSOCK_SOCKETS, **X32, **WATCHES}
 
 # What the policy must leave alone: probe -> errno in the job.
 ALLOWED = {
@@ -240,6 +249,12 @@ def test_vsock_sockets_denied_in_c(c_table: dict[str, int], probe: str, expected
     check(c_table, probe, expected)
 
 
+@pytest.mark.catalogue("INFO-07")
+@pytest.mark.parametrize(("probe", "expected"), WATCHES.items())
+def test_inotify_and_fanotify_denied_in_c(c_table: dict[str, int], probe: str, expected: int) -> None:
+    check(c_table, probe, expected)
+
+
 @pytest.mark.catalogue("PRIV-04")
 @pytest.mark.parametrize(("probe", "expected"), X32.items())
 def test_x32_abi_absent_in_c(c_table: dict[str, int], probe: str, expected: int) -> None:
@@ -309,6 +324,8 @@ call("add_key", libc.syscall, 248, b"user", b"sandkasten-probe", b"secret", 6, -
 call("keyctl_get_user_keyring", libc.syscall, 250, 0, -4, 0)   # KEYCTL_GET_KEYRING_ID
 call("io_uring_setup", libc.syscall, 425, 1, 0)
 call("personality_query", libc.syscall, 135, 0xFFFFFFFF)
+call("inotify_init1", libc.inotify_init1, 0)
+call("fanotify_init", libc.syscall, 300, 0, 0)
 call("personality_addr_no_randomize", libc.syscall, 135, 0x0040000)
 for name, family, kind in (("netlink", socket.AF_NETLINK, socket.SOCK_RAW),
                            ("packet", socket.AF_PACKET, socket.SOCK_RAW),
@@ -330,7 +347,9 @@ PY_IO_URING = {"io_uring_setup": EPERM}
 PY_PERSONALITY = {"personality_query": 0, "personality_addr_no_randomize": EPERM}
 PY_SOCKETS = {"socket_netlink": EPERM, "socket_packet": EPERM, "socket_inet": 0, "socket_unix": 0}
 PY_VSOCK = {"socket_vsock": EPERM}
-PY_EXPECTED = {**PY_NAMESPACES, **PY_TRACING, **PY_KEYRINGS, **PY_IO_URING, **PY_PERSONALITY, **PY_SOCKETS, **PY_VSOCK}
+PY_WATCHES = {"inotify_init1": ENOSYS, "fanotify_init": ENOSYS}
+PY_EXPECTED = {**PY_NAMESPACES, **PY_TRACING, **PY_KEYRINGS, **PY_IO_URING, **PY_PERSONALITY, **PY_SOCKETS, **PY_VSOCK,
+               **PY_WATCHES}
 
 
 @pytest.fixture(scope="module")
@@ -379,6 +398,12 @@ def test_python_socket_families(python_table: dict[str, int], probe: str, expect
 @pytest.mark.catalogue("INFO-06")
 @pytest.mark.parametrize(("probe", "expected"), PY_VSOCK.items())
 def test_python_vsock_denied(python_table: dict[str, int], probe: str, expected: int) -> None:
+    check(python_table, probe, expected)
+
+
+@pytest.mark.catalogue("INFO-07")
+@pytest.mark.parametrize(("probe", "expected"), PY_WATCHES.items())
+def test_python_inotify_and_fanotify_denied(python_table: dict[str, int], probe: str, expected: int) -> None:
     check(python_table, probe, expected)
 
 
