@@ -166,8 +166,10 @@ in
           Keys: `program_size` (MB a compile step may write to /program, and so the most one
           program stores, 256), `program_files` (files and directories a build may keep,
           10000), `program_depth` (directory levels, 32), `tmp_files` (files and directories in
-          a job's /tmp, 10000). Compile steps write /program into a tmpfs of that size; the
-          build is copied into `programs_dir` within these caps.
+          a job's /tmp, 10000), `programs_size` (MB of disk all programs may take together;
+          past it the least recently used are deleted early, 10000). Compile steps write
+          /program into a tmpfs of that size; the build is copied into `programs_dir` within
+          these caps.
 
         Set by the module and not allowed here: `environments_path` (from `environments`),
         `programs_dir` (`/var/lib/sandkasten/programs`), `jobs_dir` (`/var/lib/sandkasten/jobs`)

@@ -57,6 +57,13 @@ class StorageLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Directory levels below `/program` that a build may keep."""
     tmp_files: Annotated[int, Meta(ge=1, le=10_000_000)] = 10_000
     """Files and directories a job may make in its `/tmp` (whose size is the job's `tmpfs` limit)."""
+    programs_size: Annotated[int, Meta(ge=1)] = 10_000
+    """MB of disk all stored programs may take together; past it the least recently used
+    programs not in use are deleted before their `program_ttl` is up."""
+
+    def __post_init__(self) -> None:
+        if self.program_size > self.programs_size:
+            raise ValueError("`storage_limits.program_size` must not exceed `storage_limits.programs_size`")
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -186,17 +186,26 @@ def _unlink(dir_fd: int, name: str) -> None:
         pass
 
 
-def holds_file_of_size(directory: str, size: int, max_depth: int = 32) -> bool:
-    """Whether a regular file of at least `size` bytes lies in `directory`, `max_depth` levels down.
+def disk_usage(directory: str, max_depth: int = 256) -> int:
+    """Bytes allocated to `directory` and what lies in it, `max_depth` levels down."""
+    own = os.stat(directory, follow_symlinks=False).st_blocks * 512
+    return own + sum(info.st_blocks * 512 for info in _walk(directory, max_depth))
 
-    Walks with directory descriptors (one per level), never following links; deeper levels are
-    not looked at. For places a job wrote: call it from a thread.
+
+def holds_file_of_size(directory: str, size: int, max_depth: int = 32) -> bool:
+    """Whether a regular file of at least `size` bytes lies in `directory`, `max_depth` levels down."""
+    return any(stat.S_ISREG(info.st_mode) and info.st_size >= size for info in _walk(directory, max_depth))
+
+
+def _walk(directory: str, max_depth: int) -> Iterator[os.stat_result]:
+    """The status of everything below `directory`, never following a link, not recursing.
+
+    Holds one descriptor per level, so deeper levels than `max_depth` are not looked at. For
+    places a job wrote: call it from a thread.
     """
     stack = [os.open(directory, _DIR_FLAGS)]
-    pending: list[list[str]] = [[]]
     try:
-        with os.scandir(stack[0]) as entries:
-            pending[0] = [e.name for e in entries]
+        pending = [os.listdir(stack[0])]
         while stack:
             if not pending[-1]:
                 os.close(stack.pop())
@@ -207,14 +216,10 @@ def holds_file_of_size(directory: str, size: int, max_depth: int = 32) -> bool:
                 info = os.stat(name, dir_fd=stack[-1], follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            if stat.S_ISREG(info.st_mode) and info.st_size >= size:
-                return True
+            yield info
             if stat.S_ISDIR(info.st_mode) and len(stack) <= max_depth:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=stack[-1])
-                stack.append(fd)
-                with os.scandir(fd) as entries:
-                    pending.append([e.name for e in entries])
-        return False
+                stack.append(os.open(name, _DIR_FLAGS, dir_fd=stack[-1]))
+                pending.append(os.listdir(stack[-1]))
     finally:
         for fd in stack:
             os.close(fd)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sandkasten_py.config import Config, without_network
 from sandkasten_py.environments import Environment
-from sandkasten_py.programs import JobDirs, ProgramService, ProgramStore, Pruner
+from sandkasten_py.programs import JobDirs, ProgramService, ProgramStore
 from sandkasten_py.programs.jobs import JobObserver
 from sandkasten_py.sandbox import Cgroups, Networks, NsjailRunner, setup_cgroups
 
@@ -44,12 +44,13 @@ class Service:
         if self.networks is not None:
             await self.networks.remove_leftovers()
         cleanup = asyncio.create_task(self.job_dirs.remove_leftovers(self.leftover_jobs))
-        pruner = Pruner(self.store, self.programs.locks, self.config.program_ttl)
+        pruner = self.programs.pruner
         prune_loop = asyncio.create_task(pruner.run_forever(self.config.prune_programs_interval))
         try:
             yield
         finally:
             prune_loop.cancel()
+            cleanup.cancel()
             await pruner.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await prune_loop

@@ -29,10 +29,11 @@ class Steps:
     job_dirs: JobDirs
     observer: JobObserver | None = None
 
-    def job(self, box_files: list[File], limits: Limits, *, compiling: bool) -> contextlib.AbstractAsyncContextManager[JobDir]:
+    def job(self, box_files: list[File], limits: Limits, *,
+            compiling: bool) -> contextlib.AbstractAsyncContextManager[JobDir]:
         """A fresh job directory holding `box_files` (with a `/program` tmpfs when `compiling`)."""
-        return self.job_dirs.job([(f.name, f.content.encode()) for f in box_files], tmp_mb=limits.tmpfs,
-                                 compiling=compiling)
+        files = [(f.name, f.content.encode()) for f in box_files]
+        return self.job_dirs.job(files, tmp_mb=limits.tmpfs, compiling=compiling)
 
     async def run(
         self,
@@ -47,7 +48,8 @@ class Steps:
         stdin: str | None,
         limits: Limits,
     ) -> RunResult:
-        """Run one step in `job`; a compile step (a job with a `/program` tmpfs) writes there."""
+        """Run one step in `job` with `program_dir` at `/program`: read-only for a run step; for a
+        compile step (a job with a `/program` tmpfs) that tmpfs, writable."""
         compiling = job.program is not None
         step = "compile" if compiling else "run"
         tracking = self.observer.track_job(step, environment) if self.observer else contextlib.nullcontext()
@@ -55,7 +57,7 @@ class Steps:
             outcome = await self.runner.run(JobSpec(
                 argv=argv,
                 box_dir=job.box,
-                program_dir=job.program if job.program is not None else program_dir,
+                program_dir=program_dir,
                 program_writable=compiling,
                 tmp_dir=job.tmp,
                 mounts=mounts,

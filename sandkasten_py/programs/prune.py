@@ -1,4 +1,6 @@
-"""Deleting programs that have not been used for `program_ttl` seconds, and the store's litter.
+"""Deleting programs that have not been used for `program_ttl` seconds, and the store's litter;
+and deleting the least recently used programs early when all together outgrow their budget
+(`storage_limits.programs_size`), so that many builds cannot fill the disk either.
 
 A program is taken out of the store under its write lock with a rename, and its tree deleted
 afterwards in a thread, so neither a big tree nor a deep one holds up requests or the lock.
@@ -23,11 +25,42 @@ log = logging.getLogger(__name__)
 class Pruner:
     """Sweeps the programs directory; a program in use is deleted only once its users are done."""
 
-    def __init__(self, store: ProgramStore, locks: KeyedRWLock, ttl: int) -> None:
+    def __init__(self, store: ProgramStore, locks: KeyedRWLock, ttl: int, budget_bytes: int | None = None) -> None:
         self.store = store
         self.locks = locks
         self.ttl = ttl
+        self.budget_bytes = budget_bytes
         self._waiting: set[asyncio.Task[None]] = set()
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """A program was stored: check the budget now rather than at the next sweep."""
+        self._woken.set()
+
+    async def make_room(self) -> int:
+        """Delete least recently used programs not in use until all fit the budget; returns how
+        many were deleted. Programs in use are skipped (the store may stay over budget while
+        every program is in use)."""
+        deleted = 0
+        if self.budget_bytes is None or self.store.total_size() <= self.budget_bytes:
+            return 0
+        for name in self.store.by_last_use():
+            if self.store.total_size() <= self.budget_bytes:
+                break
+            program_id = _as_program_id(name)
+            lease = self.locks.try_write(program_id) if program_id is not None else None
+            if lease is None:
+                continue
+            try:
+                trash = self.store.discard(name)
+            finally:
+                lease.release()
+            try:
+                if await self._delete(name, trash, "to keep the store within its budget"):
+                    deleted += 1
+            except Exception:
+                log.exception("cannot prune %s", name)
+        return deleted
 
     async def sweep(self) -> int:
         """Delete every expired program that is not in use; returns how many entries were deleted.
@@ -80,24 +113,37 @@ class Pruner:
             return None
         return self.store.discard(name)
 
-    async def _delete(self, name: str, trash: str | None) -> bool:
+    async def _delete(self, name: str, trash: str | None, why: str = "expired") -> bool:
         if trash is None:
             return False
         await asyncio.to_thread(safefs.remove_tree, trash)
         if _as_program_id(name) is not None:
-            log.info("deleted expired program %s", name)
+            log.info("deleted program %s (%s)", name, why)
         else:
             log.info("deleted %s (not a program)", name)
         return True
 
     async def run_forever(self, interval: float) -> None:
-        """Sweep now and then every `interval` seconds."""
+        """Sweep now and then every `interval` seconds; keep to the budget, also whenever woken."""
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.to_thread(self.store.measure)  # an earlier run's programs count too
+        except OSError:
+            log.exception("cannot measure the programs of an earlier run")
+        next_sweep = loop.time()
         while True:
             try:
-                await self.sweep()
+                if loop.time() >= next_sweep:
+                    next_sweep = loop.time() + interval
+                    await self.sweep()
+                await self.make_room()
             except Exception:
                 log.exception("program sweep failed")
-            await asyncio.sleep(interval)
+            try:
+                await asyncio.wait_for(self._woken.wait(), max(0.0, next_sweep - loop.time()))
+            except TimeoutError:
+                pass
+            self._woken.clear()
 
     async def close(self) -> None:
         """Cancel the waiting deletions."""

@@ -20,10 +20,11 @@ from sandkasten_py.programs.errors import EnvironmentNotFound, RunLimitsExceeded
 from sandkasten_py.programs.jobdirs import JobDirs
 from sandkasten_py.programs.jobs import JobObserver, Steps
 from sandkasten_py.programs.locks import KeyedRWLock
+from sandkasten_py.programs.prune import Pruner
 from sandkasten_py.programs.run import run_program
 from sandkasten_py.programs.slots import JobSlots
 from sandkasten_py.programs.store import ProgramStore
-from sandkasten_py.sandbox import NsjailRunner
+from sandkasten_py.sandbox import MB, NsjailRunner
 from sandkasten_py.schemas import (
     BaseResourceUsage, BenchmarkResult, BuildRequest, BuildResult, BuildRunRequest, BuildRunResult,
     Limits, RunRequest, RunResourceUsage, RunResult,
@@ -42,6 +43,8 @@ class ProgramService:
         self.store = store
         self.steps = Steps(runner, store, job_dirs, observer)
         self.locks = KeyedRWLock()
+        self.pruner = Pruner(store, self.locks, config.program_ttl,
+                             budget_bytes=config.storage_limits.programs_size * MB)
         self.slots = JobSlots(config.max_concurrent_jobs)
         self._benchmarks: dict[str, tuple[BaseResourceUsage, float]] = {}
         self._benchmark_locks: dict[str, asyncio.Lock] = {}
@@ -92,9 +95,12 @@ class ProgramService:
             raise EnvironmentNotFound() from None
 
     async def _build(self, request: BuildRequest) -> Built:
-        return await build_program(self.environment(request.environment), request, steps=self.steps,
-                                   locks=self.locks, max_limits=self.config.compile_limits,
-                                   storage=self.config.storage_limits)
+        built = await build_program(self.environment(request.environment), request, steps=self.steps,
+                                    locks=self.locks, max_limits=self.config.compile_limits,
+                                    storage=self.config.storage_limits)
+        if not built.cached:
+            self.pruner.wake()  # the store grew
+        return built
 
     def _run_limits(self, request: RunRequest) -> Limits:
         limits = resolve_limits(request.run_limits, self.config.run_limits)

@@ -14,7 +14,9 @@ A program is put together in `.build-<random>` and renamed into place, and delet
 renamed to `.trash-<random>` first, so a crash at any point leaves either a complete program or
 an entry that is not a program, which the pruner deletes. No job ever writes here (compile steps
 write to a tmpfs, copied in with caps by output.py); still, every access goes through `safefs`.
-The directory is locked (`.lock`, with the owner's pid) for as long as a daemon uses it.
+The directory is locked (`.lock`, with the owner's pid) for as long as a daemon uses it. The
+store knows the disk space each program takes (measured when it is saved, and for the programs
+of an earlier run by `measure`), so that the pruner can keep all of them within a budget.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class ProgramStore:
         self.programs_dir = programs_dir
         self._lock_fd: int | None = None
         self._building: set[str] = set()
+        self._sizes: dict[str, int] = {}  # program id -> bytes on disk
 
     def prepare(self) -> None:
         """Create and lock the directory (StoreError if another daemon holds it)."""
@@ -150,10 +153,12 @@ class ProgramStore:
                 safefs.replace_file(building, COMPILE_RESULT, msgspec.json.encode(compile_result))
             safefs.replace_file(building, LAST_RUN, str(int(time.time())).encode())
             safefs.replace_file(building, OK, b"")
+            size = safefs.disk_usage(building)
             stale = self.discard(str(program_id))
             if stale is not None:
                 safefs.remove_tree(stale)
             os.rename(building, self.path(program_id))
+            self._sizes[str(program_id)] = size
         except BaseException:
             safefs.remove_tree(building)
             raise
@@ -186,9 +191,28 @@ class ProgramStore:
         except (OSError, ValueError):
             return None
 
+    def measure(self) -> None:
+        """Learn the sizes of programs this process did not save (an earlier run's); slow for
+        big stores: call it from a thread."""
+        for name in self.entries():
+            if name not in self._sizes and not name.startswith((TRASH, BUILDING)):
+                try:
+                    self._sizes.setdefault(name, safefs.disk_usage(os.path.join(self.programs_dir, name)))
+                except OSError:
+                    pass  # gone meanwhile, or not a directory: the pruner deals with it
+
+    def total_size(self) -> int:
+        """Bytes on disk of the programs whose sizes are known."""
+        return sum(self._sizes.values())
+
+    def by_last_use(self) -> list[str]:
+        """The programs of known size, least recently used first."""
+        return sorted(self._sizes, key=lambda name: self.last_run(name) or 0)
+
     def discard(self, name: str) -> str | None:
         """Take the entry `name` out of the store at once (a rename); returns the path to delete
         (with `safefs.remove_tree`, from a thread), or None if there was no such entry."""
+        self._sizes.pop(name, None)
         if name.startswith(TRASH):
             return os.path.join(self.programs_dir, name)
         trash = os.path.join(self.programs_dir, f"{TRASH}{uuid.uuid4().hex}")

@@ -268,11 +268,11 @@ class _Job:
         places = [self.spec.tmp_dir] if self.spec.tmp_dir is not None else []
         if self.spec.program_writable:
             places.append(self.spec.program_dir)
-        # Cheap first: a place holding fewer bytes than the limit cannot hold such a file.
-        places = [p for p in places if _bytes_used(p) >= size]
-        if not places:
-            return False
         try:
+            # Cheap first: a place holding fewer bytes than the limit cannot hold such a file.
+            places = [p for p in places if _bytes_used(p) >= size]
+            if not places:
+                return False
             return await asyncio.to_thread(lambda: any(safefs.holds_file_of_size(p, size) for p in places))
         except OSError as e:
             log.warning("cannot look for files at the size limit: %s", e)

@@ -22,6 +22,7 @@ MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MNT_DETACH = 0x2
 NOBODY = 65534
+MAX_SIZE = 1 << 50  # 1 PiB: larger sizes overflow the kernel's page count
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -36,6 +37,7 @@ def mount_tmpfs(target: str, *, size_bytes: int, inodes: int, mode: int = 0o1777
     """
     if size_bytes < 1 or inodes < 1:
         raise ValueError(f"a tmpfs needs a size and an inode cap of at least 1 ({size_bytes}, {inodes})")
+    size_bytes = min(size_bytes, MAX_SIZE)  # a configured "unlimited" limit must still mount
     options = f"size={size_bytes},nr_inodes={inodes},mode={mode:o},uid={NOBODY},gid={NOBODY}"
     if _libc.mount(SOURCE, os.fsencode(target), b"tmpfs", MS_NOSUID | MS_NODEV, options.encode()) != 0:
         error = ctypes.get_errno()

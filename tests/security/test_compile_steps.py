@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -276,3 +277,27 @@ def test_links_and_fifos_in_the_output_are_refused_not_followed(daemon: Any, com
     assert (status, error) == (400, "compile_error"), response.text
     assert message == f"/program/x is a {kind}: a build may only leave regular files and directories"
     assert_nothing_left(daemon)
+
+
+@pytest.mark.catalogue("RES-06", "API-07")
+def test_many_builds_cannot_fill_the_disk_either(daemon_factory: Any) -> None:
+    """Each build within its caps, but many of them: all programs together stay within
+    `programs_size` (1 MB here, builds of 300 KB), the least recently used going first."""
+    small = daemon_factory(STORAGE_LIMITS__PROGRAMS_SIZE="1", STORAGE_LIMITS__PROGRAM_SIZE="1")
+    hook = "head -c 300000 /dev/urandom > /program/data\n"
+    ids = []
+    for _ in range(8):
+        response = hooked_build(small, hook)
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["program_id"])
+
+    def stored() -> int:
+        return host_usage(small.programs_dir)[0]
+
+    deadline = time.monotonic() + 30
+    while stored() > 1 * MB or (small.programs_dir / ids[0]).exists():
+        assert time.monotonic() < deadline, (stored(), sorted(os.listdir(small.programs_dir)))
+        time.sleep(0.1)
+    assert small.post(f"/programs/{ids[0]}/run", json={}).json() == {"error": "program_not_found"}
+    assert small.post(f"/programs/{ids[-1]}/run", json={}).status_code == 200
+    assert "deleted program" in small.log() and "to keep the store within its budget" in small.log()

@@ -164,6 +164,49 @@ def test_an_error_with_one_entry_is_logged_and_the_sweep_goes_on(store: ProgramS
     assert os.listdir(store.programs_dir) == [".lock"]
 
 
+def test_the_store_knows_what_its_programs_take_on_disk(store: ProgramStore) -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    store.save(first, PROGRAM, sources=[("code.py", b"x" * 100_000)])
+    one = store.total_size()
+    assert one >= 100_000
+    store.save(second, PROGRAM, sources=[("code.py", b"x" * 100_000)])
+    assert store.total_size() == 2 * one
+    store.discard(str(first))
+    assert store.total_size() == one
+    fresh = ProgramStore(store.programs_dir)  # a restart: sizes are measured again
+    fresh.measure()
+    assert fresh.total_size() == one
+
+
+def test_over_budget_the_least_recently_used_programs_not_in_use_go_first(store: ProgramStore) -> None:
+    """Five programs of about 100 KB, a budget for two: the oldest unused ones are deleted, the
+    oldest one is in use and stays (the store may stay over budget because of it)."""
+    ids = [uuid.uuid4() for _ in range(5)]
+    for age_s, pid in zip((500, 400, 300, 200, 100), ids, strict=True):
+        store.save(pid, PROGRAM, sources=[("code.py", b"x" * 100_000)])
+        age(store, str(pid), age_s)
+    size = store.total_size() // 5
+
+    async def scenario() -> int:
+        locks = KeyedRWLock()
+        lease = await locks.read(ids[0])  # the oldest is being run
+        try:
+            return await Pruner(store, locks, ttl=3600, budget_bytes=2 * size).make_room()
+        finally:
+            lease.release()
+
+    assert asyncio.run(scenario()) == 3
+    assert [store.is_built(pid) for pid in ids] == [True, False, False, False, True]
+    assert store.total_size() == 2 * size
+
+
+def test_within_budget_nothing_goes(store: ProgramStore) -> None:
+    for _ in range(3):
+        store.save(uuid.uuid4(), PROGRAM, sources=[("code.py", b"x")])
+    assert asyncio.run(Pruner(store, KeyedRWLock(), ttl=3600, budget_bytes=10**9).make_room()) == 0
+    assert len(store.entries()) == 3
+
+
 # --------------------------------------------------------------------------- job directories
 
 
@@ -213,11 +256,15 @@ def test_prepare_unmounts_and_returns_what_a_crashed_run_left(tmp_path: Path) ->
     tmpfs.mount_tmpfs(str(jobs / "crashed" / "tmp"), size_bytes=100_000, inodes=5)
     (jobs / "crashed" / "box" / "deep").mkdir(parents=True)
     job_dirs = JobDirs(str(jobs), STORAGE)
-    leftovers = job_dirs.prepare()
-    assert leftovers == [str(jobs / "crashed")]
-    assert tmpfs.mounts_below(str(jobs)) == []
-    asyncio.run(job_dirs.remove_leftovers(leftovers))
-    assert os.listdir(jobs) == [".lock"]
-    with pytest.raises(StoreError, match="in use by another sandkasten daemon"):
-        JobDirs(str(jobs), STORAGE).prepare()
-    job_dirs.close()
+    try:
+        leftovers = job_dirs.prepare()
+        assert leftovers == [str(jobs / "crashed")]
+        assert tmpfs.mounts_below(str(jobs)) == []
+        asyncio.run(job_dirs.remove_leftovers(leftovers))
+        assert os.listdir(jobs) == [".lock"]
+        with pytest.raises(StoreError, match="in use by another sandkasten daemon"):
+            JobDirs(str(jobs), STORAGE).prepare()
+    finally:
+        job_dirs.close()
+        for point in tmpfs.mounts_below(str(jobs)):
+            tmpfs.unmount(point)
