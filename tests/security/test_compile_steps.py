@@ -170,6 +170,20 @@ def test_env_var_hooks_run_code_in_the_compile_step_which_writes_only_capped_pla
     assert_nothing_left(daemon)
 
 
+@pytest.mark.catalogue("CC-05")
+def test_nim_static_exec_runs_in_the_compile_jail(daemon: Any) -> None:
+    """DMOJ #318: Nim's `staticExec` runs a shell command at compile time. It runs in the
+    compile jail, and can write only the two capped tmpfs mounts."""
+    code = (f"# {uuid.uuid4()}\n"
+            'const probe = staticExec("for p in /program /tmp /box /usr /etc /; do '
+            'if (: > $p/.probe) 2>/dev/null; then echo writable $p; fi; done")\n'
+            "echo probe\n")
+    response = daemon.post("/run", json={"build": {"environment": "nim", "main_file": {"content": code}}})
+    assert response.status_code == 200, response.text
+    assert response.json()["run"]["stdout"] == "writable /program\nwritable /tmp\n", response.text
+    assert_nothing_left(daemon)
+
+
 # ------------------------------------------------------------------- disk and inode exhaustion
 
 
