@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import sandkasten_py
-from sandkasten_py.hostbuild import debian, files, tree
+from sandkasten_py.hostbuild import debian, files, npm, tree
 from sandkasten_py.hostbuild.description import (
     Description,
     DescriptionError,
@@ -120,12 +120,15 @@ def apt_packages(descs: list[Description]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def script_text(body: str, path: str, env: dict[str, str]) -> str:
-    """A job script: bash shebang, PATH and `[env]` exports, then the body without its shebang."""
+def script_text(body: str, path: str, env: dict[str, str], npm_dir: str | None = None) -> str:
+    """A job script: bash shebang, PATH and `[env]` exports, where the `[[npm]]` packages are
+    (a variable the script's own programs do not inherit), then the body without its shebang."""
     lines = ["#!/usr/bin/bash", f"export PATH={shlex.quote(path)}",
              # The daemon tells the script the job's limits; the program does not inherit them.
              f"export -n {' '.join(JOB_VARIABLES)}"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+    if npm_dir is not None:
+        lines.append(f"SANDKASTEN_NPM={shlex.quote(npm_dir)}")
     if body.startswith("#!"):
         body = body.partition("\n")[2]
     return "\n".join(lines) + "\n" + body
@@ -234,10 +237,19 @@ def prepare(desc: Description, host: HostState) -> tuple[list[debian.Package], s
     return closure, version
 
 
+def fetch_npm(desc: Description, layout: Layout) -> list[bytes]:
+    """The tarballs of the environment's `[[npm]]` packages (cached), or Skip."""
+    try:
+        return [npm.fetch(package, layout.out / "npm-cache") for package in desc.npm]
+    except npm.NpmError as exc:
+        raise Skip(str(exc)) from None
+
+
 def build_environment(desc: Description, layout: Layout, host: HostState,
                       force: bool = False) -> str | None:
     """Build one environment; returns the line to print, or None when it was up to date."""
     closure, version = prepare(desc, host)
+    tarballs = fetch_npm(desc, layout)
     stamp = compute_stamp(desc, closure, layout, host)
     stamp_path = layout.stamp(desc.id)
     if not force and files.read(stamp_path) == stamp and layout.manifest(desc.id).is_file() \
@@ -251,7 +263,7 @@ def build_environment(desc: Description, layout: Layout, host: HostState,
         folder.mkdir(parents=True, exist_ok=True, mode=tree.DIR_MODE)
 
     _build_scripts(desc, layout)
-    stats = _build_root(desc, closure, layout, host)
+    stats = _build_root(desc, closure, layout, host, tarballs)
     files.write_file(layout.manifest(desc.id),
                 json.dumps(manifest_data(desc, version, layout), indent=2, ensure_ascii=False) + "\n")
     files.write_file(stamp_path, stamp + "\n")
@@ -306,15 +318,16 @@ def _build_scripts(desc: Description, layout: Layout) -> None:
     scripts = {"run.sh": desc.run_script}
     if desc.compile_script is not None:
         scripts["compile.sh"] = desc.compile_script
+    npm_dir = npm.JAIL_DIRECTORY if desc.npm else None
     for name, body in scripts.items():
-        files.write_plain(temp / name, script_text(body, path, desc.env), 0o755)
+        files.write_plain(temp / name, script_text(body, path, desc.env, npm_dir), 0o755)
     # Nothing is mounted at its host path (the format's "closure"); see `manifest_data` mounts.
     files.write_plain(temp / "closure", "", 0o644)
     files.swap_in(temp, final)
 
 
 def _build_root(desc: Description, closure: list[debian.Package], layout: Layout,
-                host: HostState) -> tree.TreeStats:
+                host: HostState, tarballs: list[bytes]) -> tree.TreeStats:
     assert desc.host is not None
     final = layout.root(desc.id)
     temp = files.temp_sibling(final)
@@ -325,6 +338,8 @@ def _build_root(desc: Description, closure: list[debian.Package], layout: Layout
     stats = tree.build_tree(str(temp), entries, host.alternatives)
     for extra in desc.host.extra_paths:
         tree.copy_host_path(extra, str(temp) + extra.rstrip("/"))
+    for package, tarball in zip(desc.npm, tarballs, strict=True):
+        npm.unpack(tarball, temp / npm.JAIL_DIRECTORY.lstrip("/") / package.name)
     files.swap_in(temp, final)
     return stats
 

@@ -20,9 +20,15 @@ DEFAULT_EXPECTED = "OK"
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-_TOP_KEYS = {"name", "default_main_file_name", "version", "example", "env", "meta", "test", "nix", "host"}
+_TOP_KEYS = {"name", "default_main_file_name", "version", "example", "env", "meta", "test", "nix", "host",
+             "npm"}
 _TEST_KEYS = {"main_file", "files", "expected", "checks_inputs"}
 _HOST_KEYS = {"packages", "version", "path", "extra_paths"}
+_NPM_KEYS = {"name", "version", "integrity"}
+_NPM_NAME_RE = re.compile(r"(@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*")
+_NPM_VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?")
+_INTEGRITY_RE = re.compile(r"sha512-[A-Za-z0-9+/]{86}==")
+NPM_REGISTRY = "https://registry.npmjs.org"
 
 
 class DescriptionError(Exception):
@@ -73,6 +79,23 @@ class HostSpec:
 
 
 @dataclass(frozen=True)
+class NpmPackage:
+    """A package of the npm registry the environment carries (`[[npm]]`), pinned by its hash.
+
+    Both builders put it at `$SANDKASTEN_NPM/<name>` (a variable of the scripts' header)."""
+
+    name: str
+    version: str
+    integrity: str
+    """The registry's `dist.integrity`: `sha512-` and the base64 SHA-512 of the tarball."""
+
+    @property
+    def tarball_url(self) -> str:
+        """Where the registry serves the tarball."""
+        return f"{NPM_REGISTRY}/{self.name}/-/{self.name.rpartition('/')[2]}-{self.version}.tgz"
+
+
+@dataclass(frozen=True)
 class Description:
     """One environment as described in its folder."""
 
@@ -89,6 +112,7 @@ class Description:
     compile_script: str | None
     nix: NixSpec | None
     host: HostSpec | None
+    npm: tuple[NpmPackage, ...] = ()
 
 
 def load_description(directory: Path) -> Description:
@@ -149,6 +173,7 @@ def parse_description(data: dict[str, Any], directory: Path) -> Description:
     test = _parse_test(data, directory, where)
     nix = _parse_nix(data, where) if "nix" in data else None
     host = _parse_host(data, where) if "host" in data else None
+    npm = _parse_npm(data, where)
     if version is None:
         # Without a fixed version each builder needs its own way to find one.
         for section, spec in (("nix", nix), ("host", host)):
@@ -164,7 +189,7 @@ def parse_description(data: dict[str, Any], directory: Path) -> Description:
     return Description(
         id=env_id, directory=directory, name=name, default_main_file_name=main_name,
         version=version, example=example, env=dict(env), meta=dict(meta), test=test,
-        run_script=run_script, compile_script=compile_script, nix=nix, host=host,
+        run_script=run_script, compile_script=compile_script, nix=nix, host=host, npm=npm,
     )
 
 
@@ -216,6 +241,28 @@ def _parse_host(data: dict[str, Any], where: str) -> HostSpec:
             raise DescriptionError(f"{where}: `host.extra_paths[{index}]` must be an absolute path")
     return HostSpec(packages=packages, version=_opt_str(host, "version", where, "host."),
                     path=_opt_str(host, "path", where, "host."), extra_paths=extra)
+
+
+def _parse_npm(data: dict[str, Any], where: str) -> tuple[NpmPackage, ...]:
+    entries = data.get("npm", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise DescriptionError(f"{where}: `npm` must be an array of tables (`[[npm]]`)")
+    packages = []
+    for index, entry in enumerate(entries):
+        prefix = f"npm[{index}]."
+        _reject_unknown(entry, _NPM_KEYS, where, prefix)
+        package = NpmPackage(name=_req_str(entry, "name", where, prefix),
+                             version=_req_str(entry, "version", where, prefix),
+                             integrity=_req_str(entry, "integrity", where, prefix))
+        for key, pattern in (("name", _NPM_NAME_RE), ("version", _NPM_VERSION_RE),
+                             ("integrity", _INTEGRITY_RE)):
+            if not pattern.fullmatch(getattr(package, key)):
+                raise DescriptionError(f"{where}: `{prefix}{key}` is not a valid npm {key}: "
+                                       f"{getattr(package, key)!r}")
+        packages.append(package)
+    if len({p.name for p in packages}) != len(packages):
+        raise DescriptionError(f"{where}: `npm` names a package twice")
+    return tuple(packages)
 
 
 def _reject_unknown(table: dict[str, Any], known: set[str], where: str, prefix: str) -> None:

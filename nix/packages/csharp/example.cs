@@ -1,10 +1,3 @@
-using System;
-
-public static class Example
-{
-    public static void Main()
-    {
-        string name = Console.ReadLine();
-        Console.WriteLine($"Hello, {name}!");
-    }
-}
+// Top-level statements, as `dotnet new console` writes a program.
+var name = Console.ReadLine();
+Console.WriteLine($"Hello, {name}!");

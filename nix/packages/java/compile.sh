@@ -38,7 +38,10 @@ javac "${jvm[@]}" -encoding UTF-8 -d /program "${sources[@]}"
 
 # javap prints `Compiled from "<file>"` before each class, then the class line and its public
 # members. The entry point is the first top-level class with main(String[]) of the main file,
-# else of any file.
+# else of any file. javap writes `String...` for varargs, other modifiers (`final`,
+# `synchronized`, `strictfp`) after `static`, and a `throws` clause before the `;`; parameter
+# modifiers and annotations not at all.
+entry_point='^ +public static ([a-z]+ )*void main\(java\.lang\.String(\[\]|\.\.\.)\)( throws [^;]+)?;$'
 cd /program
 shopt -s globstar nullglob
 classes=()
@@ -51,7 +54,7 @@ while IFS= read -r line; do
         source=${BASH_REMATCH[1]}
     elif [[ $line =~ ^([a-z]+\ )*(class|interface|enum|record)\ ([^ <{]+) ]]; then
         class=${BASH_REMATCH[3]}
-    elif [[ $line =~ ^\ +public\ static\ void\ main\(java\.lang\.String(\[\]|\.\.\.)\)\; ]]; then
+    elif [[ $line =~ $entry_point ]]; then
         [[ -n $any ]] || any=$class
         [[ -n $first || $source != "${main##*/}" ]] || first=$class
     fi

@@ -1,7 +1,4 @@
-declare const require: any;
+import { readFileSync } from "fs";
 
-const input: string = require("fs").readFileSync(0, "utf8");
-const name: string = input.split("\n")[0].trim();
+const name: string = readFileSync(0, "utf8").split("\n")[0].trim();
 console.log(`Hello, ${name}!`);
-
-export {};

@@ -1,9 +1,7 @@
-import { readStdin, readText } from "./foo";
-
-declare const process: { argv: string[]; exit(code: number): never };
+import { readInput, readText } from "./foo";
 
 function check(): number {
-  if (readStdin() !== "stdin") {
+  if (readInput() !== "stdin") {
     return 1;
   }
   const args: string[] = process.argv.slice(2);

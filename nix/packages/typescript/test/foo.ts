@@ -1,10 +1,7 @@
-// No type package for Node.js is installed, so its parts are declared here
-// (module-scoped, so they do not clash with @types/node where it exists).
-declare const require: any;
+import * as fs from "fs";
 
-const fs = require("fs");
-
-export function readStdin(): string {
+/** All of stdin (file descriptor 0), as text. */
+export function readInput(): string {
   return fs.readFileSync(0, "utf8");
 }
 
