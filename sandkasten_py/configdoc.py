@@ -1,4 +1,5 @@
-"""`sandkasten config-doc`: the configuration reference, `docs/configuration.md`, generated.
+"""`sandkasten config-doc`: the configuration reference, `docs/configuration.md`, generated
+(and the README's copy of it, and its table of environments, see envdoc.py).
 
 Every key comes from the `Config` Struct (and `ConfigLimits` for the two limits sections): its
 type and bounds from msgspec's type information, its description from the docstring under the
@@ -22,6 +23,7 @@ from typing import Any
 import msgspec
 
 from sandkasten_py import config as config_module
+from sandkasten_py import envdoc
 from sandkasten_py.config import LIMIT_MINIMUMS, Config, StorageLimits
 from sandkasten_py.schemas import U64_MAX
 
@@ -206,14 +208,14 @@ def main(argv: list[str]) -> int:
     if args.check:
         current = args.output.read_text() if args.output.is_file() else None
         stale = [str(args.output)] if current != text else []
-        if readme is not None and with_readme_reference(readme, text) != readme:
+        if readme is not None and envdoc.with_table(with_readme_reference(readme, text)) != readme:
             stale.append(str(README))
         if stale:
             print(f"{', '.join(stale)}: out of date; run `sandkasten config-doc`", file=sys.stderr)
             return 1
         return 0
     if readme is not None and str(args.output) != "-":
-        README.write_text(with_readme_reference(readme, text))
+        README.write_text(envdoc.with_table(with_readme_reference(readme, text)))
     if str(args.output) == "-":
         sys.stdout.write(text)
         return 0

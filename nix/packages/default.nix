@@ -5,12 +5,12 @@
 # Result: `<id>` for every environment, `all` (all of them in one tree) and
 # `combined = f: ...` (a tree of the packages `f` picks from `<id>`s and `all`).
 # Each environment package has `passthru.manifest` (the manifest as a Nix value), `runScript`,
-# `compileScript` (or null) and `closureInfo`.
+# `compileScript` (or null), `closureInfo` and `npm` (the folder of its `[[npm]]` packages, or null).
 #
 # Only long-standing nixpkgs functions are used (lib.makeBinPath, hasAttrByPath, getAttrFromPath,
-# splitString, escapeShellArg, optional, last; the trivial builders writeShellScript, writeText,
-# closureInfo, runCommand, symlinkJoin), so that tests/nix/stub-pkgs.nix can stand in for nixpkgs
-# in CI, where nixpkgs cannot be fetched.
+# splitString, escapeShellArg, optional, last, zipListsWith; fetchurl and the trivial builders writeShellScript,
+# writeText, closureInfo, runCommand, symlinkJoin), so that tests/nix/stub-pkgs.nix can stand in
+# for nixpkgs in CI, where nixpkgs cannot be fetched.
 {
   pkgs,
   lib ? pkgs.lib,
@@ -39,6 +39,29 @@ let
     "version"
     "python_packages"
   ];
+
+  # `[[npm]]`: packages of the npm registry, the same tarballs as the host builder's
+  # (sandkasten_py/hostbuild/npm.py), checked by their integrity hash; unpacked into one folder
+  # that the scripts find as $SANDKASTEN_NPM (not exported to the programs they start).
+  npmFolder =
+    id: entries:
+    let
+      fetch =
+        entry:
+        pkgs.fetchurl {
+          url = "https://registry.npmjs.org/${entry.name}/-/${lib.last (lib.splitString "/" entry.name)}-${entry.version}.tgz";
+          hash = entry.integrity;
+        };
+      tarballs = map fetch entries;
+      unpack =
+        entry: tarball:
+        "mkdir -p $out/${entry.name} && tar -xzf ${tarball} --strip-components=1 -C $out/${entry.name}";
+    in
+    pkgs.runCommand "sandkasten-${id}-npm" { passthru = { inherit tarballs; }; } (
+      builtins.concatStringsSep "\n" (
+        [ "mkdir -p $out" ] ++ lib.zipListsWith unpack entries tarballs
+      )
+    );
 
   # Names that are not environments in the result (and in the flake's packages).
   reserved = [
@@ -79,16 +102,21 @@ let
     else
       throw "nix/packages/${id}/package.toml: missing or empty string `${prefix}${key}`";
 
-  # A nixpkgs attribute by its dotted name ("python311", "llvmPackages.clang").
+  # A nixpkgs attribute by its dotted name ("python311", "llvmPackages.clang"). A removed package
+  # often stays as an alias that throws (aliases.nix: `gdc = throw "gdc has been removed ..."`);
+  # hasAttrByPath is true for it, so the attribute is also evaluated, and a throw named here.
   attribute =
     id: name:
     let
       path = lib.splitString "." name;
+      value = builtins.tryEval (lib.getAttrFromPath path pkgs);
     in
-    if lib.hasAttrByPath path pkgs then
-      lib.getAttrFromPath path pkgs
+    if !lib.hasAttrByPath path pkgs then
+      throw "nix/packages/${id}/package.toml: `${name}` is not an attribute of nixpkgs"
+    else if !value.success then
+      throw "nix/packages/${id}/package.toml: `${name}` cannot be evaluated in this nixpkgs (removed, or an alias that throws)"
     else
-      throw "nix/packages/${id}/package.toml: `${name}` is not an attribute of nixpkgs";
+      value.value;
 
   # A script body without its shebang line (the header brings its own).
   withoutShebang =
@@ -105,13 +133,14 @@ let
   # The same header as the host builder's (sandkasten_py/hostbuild/builder.py `script_text`);
   # writeShellScript adds the shebang (`#!${runtimeShell}`).
   scriptText =
-    path: env: body:
+    path: env: npm: body:
     builtins.concatStringsSep "\n" (
       [
         "export PATH=${lib.escapeShellArg path}"
         "export -n ${builtins.concatStringsSep " " jobVariables}"
       ]
       ++ map (key: "export ${key}=${lib.escapeShellArg env.${key}}") (builtins.attrNames env)
+      ++ lib.optional (npm != null) "SANDKASTEN_NPM=${npm}"
     )
     + "\n"
     + withoutShebang body;
@@ -167,7 +196,8 @@ let
       label = "sandkasten-${id}-${version}";
 
       path = lib.makeBinPath (toolsOf id nix);
-      script = file: pkgs.writeShellScript "${label}-${file}" (scriptText path env (fileIn id file file));
+      npm = if desc ? npm && desc.npm != [ ] then npmFolder id desc.npm else null;
+      script = file: pkgs.writeShellScript "${label}-${file}" (scriptText path env npm (fileIn id file file));
       runScript = script "run.sh";
       compileScript =
         if builtins.pathExists (packagesDir + "/${id}/compile.sh") then script "compile.sh" else null;
@@ -205,6 +235,7 @@ let
             runScript
             compileScript
             closureInfo
+            npm
             ;
         };
         preferLocalBuild = true;

@@ -146,13 +146,16 @@ def test_every_environment_but_sql_has_an_example(env_id: str) -> None:
     assert (description(env_id).example is None) == (env_id in WITHOUT_EXAMPLE)
 
 
+@pytest.mark.parametrize("stdin", ["World", "World\n"], ids=["name", "line"])
 @pytest.mark.parametrize("env_id", [i for i in ENVIRONMENT_IDS if i not in WITHOUT_EXAMPLE])
-def test_example_program_greets(daemon: Any, env_id: str) -> None:
+def test_example_program_greets(daemon: Any, env_id: str, stdin: str) -> None:
+    """As the README says: every example reads a name from stdin (with or without the newline a
+    terminal would send) and prints `Hello, <name>!`."""
     example = description(env_id).example
     assert example is not None, f"nix/packages/{env_id} has no example"
     response = daemon.post("/run", json={
         "build": {"environment": env_id, "main_file": {"content": example}},
-        "run": {"stdin": "World"},
+        "run": {"stdin": stdin},
     })
     assert response.status_code == 200, response.text
     result = response.json()["run"]

@@ -222,3 +222,29 @@ def test_csharp_errors_point_at_the_users_file_and_line(daemon: Any) -> None:
     assert response.status_code == 400, response.text
     stderr = response.json()["details"]["stderr"] + response.json()["details"]["stdout"]
     assert "code.cs(3," in stderr, stderr
+
+
+# ------------------------------------------------------------------------------------ Kotlin
+
+
+def test_kotlin_readln_works_on_any_kotlin(daemon: Any) -> None:
+    """readln() and readlnOrNull() (Kotlin 1.6) are what programs use today; Debian's Kotlin is
+    1.3, where the environment adds them."""
+    code = """
+fun main() {
+    val first = readln().trim().split(" ").map { it.toInt() }
+    val rest = generateSequence { readlnOrNull() }.toList()
+    println("${first.sorted()} ${rest.size}")
+}
+"""
+    assert stdout_of(build_and_run(daemon, "kotlin", code)) == "[1, 2, 3] 1\n"
+
+
+def test_kotlin_program_with_its_own_readln(daemon: Any) -> None:
+    code = """
+private fun readln() = readLine()!!
+fun main() {
+    println(readln().length)
+}
+"""
+    assert stdout_of(build_and_run(daemon, "kotlin", code)) == "5\n"

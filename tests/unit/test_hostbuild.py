@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
 
 import sandkasten_py
-from sandkasten_py.hostbuild import builder, debian, tree
-from sandkasten_py.hostbuild.description import DescriptionError, load_all, load_description
+from sandkasten_py.hostbuild import builder, debian, npm, tree
+from sandkasten_py.hostbuild.description import DescriptionError, NpmPackage, load_all, load_description
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -427,3 +431,89 @@ def test_pycache_companions(tmp_path: Path) -> None:
     companions = tree.pycache_companions({"/usr/lib/os.py": f"{lib}/os.py"})
     assert sorted(os.path.basename(p) for p in companions.values()) == [
         "os.cpython-311.opt-1.pyc", "os.cpython-311.pyc"]
+
+
+# ------------------------------------------------------------------ [[npm]] packages (no network)
+
+
+def tarball(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    """An npm-style .tgz: every entry under `package/`."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o4777 if name.endswith(".sh") else 0o644
+            archive.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            archive.addfile(info)
+    return buffer.getvalue()
+
+
+def integrity(data: bytes) -> str:
+    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
+NPM_TOML = PYTHON_TOML + """
+[[npm]]
+name = "@types/node"
+version = "18.15.11"
+integrity = "sha512-E5Kwq2n4SbMzQOn6wnmBjuK9ouqlURrcZDVfbo9ftDDTFt3nk7ZKK4GMOzoYgnpQJKcxwQw+lGaBvvlMo0qN/Q=="
+"""
+
+
+def test_npm_packages_are_described_with_the_registry_url(tmp_path: Path) -> None:
+    desc = load_description(make_env(tmp_path, toml=NPM_TOML))
+    [package] = desc.npm
+    assert package.tarball_url == "https://registry.npmjs.org/@types/node/-/node-18.15.11.tgz"
+    unscoped = NpmPackage(name="left-pad", version="1.3.0", integrity=package.integrity)
+    assert unscoped.tarball_url == "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz"
+
+
+@pytest.mark.parametrize(("change", "key"), [
+    (('name = "@types/node"', 'name = "../etc"'), "npm[0].name"),
+    (('version = "18.15.11"', 'version = "latest"'), "npm[0].version"),
+    (('integrity = "sha512-', 'integrity = "sha1-'), "npm[0].integrity"),
+    (('version = "18.15.11"', 'version = "18.15.11"\ntag = "x"'), "npm[0].tag"),
+])
+def test_bad_npm_entries_are_rejected(tmp_path: Path, change: tuple[str, str], key: str) -> None:
+    with pytest.raises(DescriptionError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        load_description(make_env(tmp_path, toml=NPM_TOML.replace(*change, 1)))
+
+
+def test_a_tarball_must_match_its_integrity_hash_also_from_the_cache(tmp_path: Path) -> None:
+    data = tarball({"package/index.d.ts": b"export {};\n"})
+    package = NpmPackage(name="@types/x", version="1.0.0", integrity=integrity(data))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cached = cache / "@types__x-1.0.0.tgz"
+    cached.write_bytes(data)
+    assert npm.fetch(package, cache) == data  # from the cache, no network
+    cached.write_bytes(data + b"tampered")
+    with pytest.raises(npm.NpmError, match="integrity mismatch"):
+        npm.fetch(package, cache)
+
+
+def test_unpacking_strips_the_top_folder_and_keeps_only_safe_files(tmp_path: Path) -> None:
+    data = tarball({"package/index.d.ts": b"declare const x: number;\n", "package/sub/a.d.ts": b"",
+                    "package/run.sh": b"#!/bin/sh\n"},
+                   links={"package/passwd": "/etc/passwd"})
+    npm.unpack(data, tmp_path / "out")
+    found = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
+    assert found == ["index.d.ts", "run.sh", "sub", "sub/a.d.ts"]
+    assert (tmp_path / "out" / "run.sh").stat().st_mode & 0o7022 == 0  # no setuid, no group/other write
+
+
+def test_a_path_outside_the_folder_is_refused(tmp_path: Path) -> None:
+    data = tarball({"package/../../escaped": b"x"})
+    with pytest.raises(tarfile.OutsideDestinationError):
+        npm.unpack(data, tmp_path / "out")
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_the_script_header_names_the_npm_folder_without_exporting_it() -> None:
+    text = builder.script_text("echo hi\n", "/usr/bin", {}, npm_dir="/usr/lib/sandkasten-npm")
+    assert text.splitlines()[3] == "SANDKASTEN_NPM=/usr/lib/sandkasten-npm"

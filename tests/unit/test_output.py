@@ -64,7 +64,7 @@ def test_modes_are_normalized(source: Path, target: Path) -> None:
     (source / "plain").write_bytes(b"y")
     (source / "plain").chmod(0o666)
     (source / "secret").write_bytes(b"z")
-    (source / "secret").chmod(0o000)
+    (source / "secret").chmod(0o400)  # nothing for others (0o000 would need root to read)
     (source / "shared").mkdir()
     (source / "shared").chmod(0o1777)
     copy_output(str(source), str(target), CAPS)

@@ -5,12 +5,8 @@ import java.nio.file.Path;
 
 public class Foo {
     /** All of stdin as text. */
-    public static String readStdin() {
-        try {
-            return new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "";
-        }
+    public static String readStdin() throws IOException {
+        return new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
     }
 
     /** A file's text, or null if it cannot be read. */

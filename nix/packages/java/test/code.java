@@ -1,8 +1,9 @@
+import java.io.IOException;
 import java.util.List;
 
-// Not public: a public class would have to live in FooBar.java.
+// Not public: a public class would have to live in FooBar.java. `throws` as users write it.
 class FooBar {
-    public static void main(String[] args) {
+    public static void main(String[] args) throws IOException {
         if (!Foo.readStdin().equals("stdin")) {
             System.exit(1);
         }
