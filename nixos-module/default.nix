@@ -135,6 +135,8 @@ in
         - `server` (string, `"/"`): path prefix under which a reverse proxy serves the API; only
           used as the OpenAPI server URL.
         - `enable_metrics` (bool, `false`): serve Prometheus metrics on `/metrics`.
+        - `access_log` (bool, `true`): log one line per HTTP request (client, method, path,
+          status, duration).
         - `program_ttl` (integer seconds, `600`): how long a program is kept after it was last
           built or run.
         - `prune_programs_interval` (integer seconds ≥ 1, `60`): time between two sweeps that
@@ -170,6 +172,10 @@ in
           past it the least recently used are deleted early, 10000). Compile steps write
           /program into a tmpfs of that size; the build is copied into `programs_dir` within
           these caps.
+        - `request_limits` (attribute set): sizes and counts a request may have, Sandkasten's
+          values by default: `files` (10), `file_length` (characters, 65536), `stdin_length`
+          (65536), `args` (100), `arg_length` (4096), `env_vars` (16), `env_var_length` (256),
+          `body_size` (bytes, 33554432). Shown in `GET /config`.
 
         Set by the module and not allowed here: `environments_path` (from `environments`),
         `programs_dir` (`/var/lib/sandkasten/programs`), `jobs_dir` (`/var/lib/sandkasten/jobs`)

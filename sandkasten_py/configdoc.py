@@ -24,7 +24,7 @@ import msgspec
 
 from sandkasten_py import config as config_module
 from sandkasten_py import envdoc
-from sandkasten_py.config import LIMIT_MINIMUMS, Config, StorageLimits
+from sandkasten_py.config import LIMIT_MINIMUMS, Config, ConfigRequestLimits, StorageLimits
 from sandkasten_py.schemas import U64_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,7 @@ DEFAULT_CONFIG = ROOT / "config.toml"
 DEFAULT_OUTPUT = ROOT / "docs" / "configuration.md"
 LIMIT_SECTIONS = ("compile_limits", "run_limits")
 STORAGE_SECTION = "storage_limits"
+REQUEST_SECTION = "request_limits"
 
 HEADER = """\
 # Configuration reference
@@ -144,24 +145,29 @@ def generate(config_path: Path = DEFAULT_CONFIG) -> str:
     for section in LIMIT_SECTIONS:
         field = next(f for f in info.fields if f.name == section)
         assert isinstance(field.type, msgspec.inspect.StructType)
-        limit_descriptions = {
-            f.name: f.type.extra_json_schema.get("description", "")
-            for f in field.type.fields
-            if isinstance(f.type, msgspec.inspect.Metadata) and f.type.extra_json_schema
-        }
         section_doc = field_docstrings(Config)[section]
         lines += [f"### `{section}`", "", section_doc, "", *table_head]
         lines += _rows(field.type.fields, defaults.get(section, {}), f"{section}.",
-                       limit_descriptions, LIMIT_MINIMUMS)
+                       meta_descriptions(field.type), LIMIT_MINIMUMS)
         lines.append("")
-    field = next(f for f in info.fields if f.name == STORAGE_SECTION)
-    assert isinstance(field.type, msgspec.inspect.StructType)
-    intro = " ".join((StorageLimits.__doc__ or "").split("\n\n", 1)[-1].split())
-    lines += [f"## `{STORAGE_SECTION}`", "", field_docstrings(Config)[STORAGE_SECTION], intro, "",
-              *table_head]
-    lines += _rows(field.type.fields, defaults.get(STORAGE_SECTION, {}), f"{STORAGE_SECTION}.",
-                   field_docstrings(StorageLimits), {})
+    for section, cls in ((STORAGE_SECTION, StorageLimits), (REQUEST_SECTION, ConfigRequestLimits)):
+        field = next(f for f in info.fields if f.name == section)
+        assert isinstance(field.type, msgspec.inspect.StructType)
+        intro = " ".join((cls.__doc__ or "").split("\n\n", 1)[-1].split())
+        descriptions = {**meta_descriptions(field.type), **field_docstrings(cls)}
+        lines += [f"## `{section}`", "", field_docstrings(Config)[section], intro, "", *table_head]
+        lines += _rows(field.type.fields, defaults.get(section, {}), f"{section}.", descriptions, {})
+        lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def meta_descriptions(info: msgspec.inspect.StructType) -> dict[str, str]:
+    """Field name -> the `Meta(description=...)` of the field, where there is one."""
+    return {
+        f.name: f.type.extra_json_schema.get("description", "")
+        for f in info.fields
+        if isinstance(f.type, msgspec.inspect.Metadata) and f.type.extra_json_schema
+    }
 
 
 README = ROOT / "README.md"
@@ -181,7 +187,7 @@ def all_keys() -> list[str]:
     """Every configuration key, limits as `section.key`."""
     keys = []
     for field in msgspec.structs.fields(Config):
-        if field.name in (*LIMIT_SECTIONS, STORAGE_SECTION):
+        if field.name in (*LIMIT_SECTIONS, STORAGE_SECTION, REQUEST_SECTION):
             keys += [f"{field.name}.{f.name}" for f in msgspec.structs.fields(field.type)]
         else:
             keys.append(field.name)

@@ -2,7 +2,17 @@
 
 The nine request and cache-hit counters keep the names, help texts and text
 format of the original Sandkasten, so its dashboards and alerts keep working.
-The job gauge and histogram are our own additions.
+Our own additions follow them:
+
+* ``sandkasten_jobs_running`` and ``sandkasten_job_duration_seconds{step, environment}``;
+* ``sandkasten_compile_errors_total{environment}`` (compile steps that exited non-zero) and
+  ``sandkasten_limits_exceeded_total{step, environment, limit}`` (one per limit a job ran into);
+* ``sandkasten_http_responses_total{status}``, by status class (2xx, 3xx, 4xx, 5xx);
+* ``sandkasten_requests_in_progress`` and ``sandkasten_requests_waiting`` (build and run requests
+  holding a job slot, and waiting for one);
+* the process collector's ``process_*`` (CPU, memory, open files of the daemon).
+
+No ``*_created`` series: nobody reads them, and they double every family.
 """
 
 from __future__ import annotations
@@ -12,13 +22,20 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from collections.abc import Callable
 
-__all__ = ["COUNTERS", "PREFIX", "STEPS", "UNKNOWN_ENVIRONMENT", "Metrics"]
+from prometheus_client import (
+    CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, disable_created_metrics,
+    generate_latest,
+)
+
+__all__ = ["COUNTERS", "LIMITS", "PREFIX", "STEPS", "UNKNOWN_ENVIRONMENT", "Metrics"]
 
 PREFIX = "sandkasten_"
 UNKNOWN_ENVIRONMENT = "__unknown__"
 STEPS = ("compile", "run")
+LIMITS = ("time", "memory", "filesize", "processes", "stdout_max_size", "stderr_max_size")
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 # Counter name (without PREFIX) -> (help text, whether it has the "environment" label).
 COUNTERS: dict[str, tuple[str, bool]] = {
@@ -72,6 +89,9 @@ class Metrics:
         self._labelled: dict[str, dict[str, int]] = {
             name: {} for name, (_, labelled) in COUNTERS.items() if labelled
         }
+        # Process-wide in prometheus_client (and one switch for all registries); set before any
+        # metric exists.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         self._jobs_running = Gauge(
             PREFIX + "jobs_running",
@@ -85,6 +105,22 @@ class Metrics:
             buckets=_DURATION_BUCKETS,
             registry=self.registry,
         )
+        self._compile_errors = Counter(
+            PREFIX + "compile_errors", "Compile steps that exited non-zero, per environment",
+            ["environment"], registry=self.registry)
+        self._limits_exceeded = Counter(
+            PREFIX + "limits_exceeded", "Limits jobs ran into, per step, environment and limit",
+            ["step", "environment", "limit"], registry=self.registry)
+        self._responses = Counter(
+            PREFIX + "http_responses", "HTTP responses by status class", ["status"],
+            registry=self.registry)
+        self._in_progress = Gauge(
+            PREFIX + "requests_in_progress", "Build and run requests holding a job slot",
+            registry=self.registry)
+        self._waiting = Gauge(
+            PREFIX + "requests_waiting", "Build and run requests waiting for a job slot",
+            registry=self.registry)
+        ProcessCollector(registry=self.registry)
 
     def environment_label(self, environment: str) -> str:
         """Return the label value recorded for ``environment``."""
@@ -106,6 +142,26 @@ class Metrics:
                 children = self._labelled[counter]
                 label = self.environment_label(environment)
                 children[label] = children.get(label, 0) + 1
+
+    def watch_slots(self, in_progress: Callable[[], float], waiting: Callable[[], float]) -> None:
+        """Read the job slots' counts whenever the metrics are scraped."""
+        self._in_progress.set_function(in_progress)
+        self._waiting.set_function(waiting)
+
+    def job_done(self, step: str, environment: str, exit_code: int, exceeded: list[str]) -> None:
+        """Count how a job ended: a failed compile step, the limits it ran into."""
+        label = self.environment_label(environment)
+        if step == "compile" and exit_code != 0:
+            self._compile_errors.labels(environment=label).inc()
+        for limit in exceeded:
+            if limit in LIMITS:  # a bounded label set, whatever a runner reports
+                self._limits_exceeded.labels(step=step, environment=label, limit=limit).inc()
+
+    def response(self, status: int) -> None:
+        """Count an HTTP response by its status class."""
+        status_class = f"{status // 100}xx"
+        if status_class in STATUS_CLASSES:
+            self._responses.labels(status=status_class).inc()
 
     def job_started(self) -> None:
         """Count a job as running."""

@@ -51,13 +51,19 @@ EnvVarName = Annotated[
 ]
 # "[^\0]*" cannot be fooled by the final-newline rule of "$": it matches any
 # string without NUL, and the length is checked separately, in characters.
+# Sizes and counts are limited by the configuration (`request_limits`, shown in `GET /config`),
+# checked after decoding (api/request_limits.py); the descriptions give Sandkasten's values, the
+# defaults.
 EnvVarValue = Annotated[
-    str, Meta(max_length=256, pattern=r"^[^\x00]*$", description="At most 256 characters, no NUL.")
+    str, Meta(pattern=r"^[^\x00]*$", description="No NUL; at most `request_limits.env_var_length` "
+                                                 "characters (default 256).")
 ]
 Argument = Annotated[
-    str, Meta(max_length=4096, pattern=r"^[^\x00]*$", description="At most 4096 characters, no NUL.")
+    str, Meta(pattern=r"^[^\x00]*$", description="No NUL; at most `request_limits.arg_length` "
+                                                 "characters (default 4096).")
 ]
-FileContent = Annotated[str, Meta(max_length=65536, description="At most 65536 characters.")]
+FileContent = Annotated[str, Meta(description="At most `request_limits.file_length` characters "
+                                              "(default 65536).")]
 
 
 def _check_full_match(pattern: re.Pattern[str], value: str, what: str) -> None:
@@ -144,10 +150,11 @@ class BuildRequest(msgspec.Struct):
                                      examples=["python"])]
     main_file: Annotated[MainFile, Meta(description="The file the environment compiles or runs.")]
     files: Annotated[list[File], Meta(
-        max_length=10, description="Further files (at most 10) next to the main file.")] | None = None
+        description="Further files next to the main file (at most `request_limits.files`, "
+                    "default 10).")] | None = None
     env_vars: Annotated[list[EnvVar], Meta(
-        max_length=16, description="Environment variables of the compile step (at most 16); "
-                                   "part of the cache key.")] | None = None
+        description="Environment variables of the compile step (at most `request_limits.env_vars`, "
+                    "default 16); part of the cache key.")] | None = None
     compile_limits: Annotated[LimitsOpt | None, Meta(
         description="Limits of the compile step; missing fields mean the configured maximum."
     )] = None
@@ -156,18 +163,24 @@ class BuildRequest(msgspec.Struct):
 class RunRequest(msgspec.Struct):
     """How to run a built program: stdin, args, extra files, env vars and run limits."""
 
-    stdin: Annotated[FileContent, Meta(description="Standard input of the program (at most 65536 "
-                                                   "characters).", examples=["42"])] | None = None
+    stdin: Annotated[str, Meta(description="Standard input of the program (at most "
+                                           "`request_limits.stdin_length` characters, default 65536).",
+                               examples=["42"])] | None = None
     args: Annotated[list[Argument], Meta(
-        max_length=100, description="Command-line arguments (at most 100).",
+        description="Command-line arguments (at most `request_limits.args`, default 100).",
         examples=[["--verbose"]])] | None = None
     files: Annotated[list[File], Meta(
-        max_length=10, description="Files (at most 10) placed next to the program for this run."
-    )] | None = None
+        description="Files placed next to the program for this run (at most `request_limits.files`, "
+                    "default 10).")] | None = None
     env_vars: Annotated[list[EnvVar], Meta(
-        max_length=16, description="Environment variables of the run (at most 16).")] | None = None
+        description="Environment variables of the run (at most `request_limits.env_vars`, default 16)."
+    )] | None = None
     run_limits: Annotated[LimitsOpt | None, Meta(
         description="Limits of the run; missing fields mean the configured maximum.")] = None
+    base64_output: Annotated[bool | None, Meta(
+        description="If true, `stdout` and `stderr` of the result are the program's bytes in "
+                    "base64, so that output which is not UTF-8 arrives unchanged (otherwise "
+                    "they are decoded as UTF-8, each invalid byte becoming U+FFFD).")] = None
 
 
 class BuildRunRequest(msgspec.Struct):
@@ -287,6 +300,21 @@ class BaseResourceUsage(msgspec.Struct, frozen=True):
     run: RunResourceUsage
 
 
+class RequestLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """Sizes and counts a request may have (Sandkasten's values are the defaults)."""
+
+    files: Annotated[U64, Meta(description="Files of a build, and of a run.")] = 10
+    file_length: Annotated[U64, Meta(description="Characters of a file's content, the main file's too.")] = 65536
+    stdin_length: Annotated[U64, Meta(description="Characters of a run's stdin.")] = 65536
+    args: Annotated[U64, Meta(description="Arguments of a run.")] = 100
+    arg_length: Annotated[U64, Meta(description="Characters of an argument.")] = 4096
+    env_vars: Annotated[U64, Meta(description="Environment variables of a build, and of a run.")] = 16
+    env_var_length: Annotated[U64, Meta(description="Characters of an environment variable's value.")] = 256
+    body_size: Annotated[U64, Meta(
+        description="Bytes of a request body (raise it with the others: at the defaults, the "
+                    "largest valid body is about 22 MB).")] = 32 * 1024 * 1024
+
+
 class PublicConfig(msgspec.Struct, kw_only=True):
     """The public part of the server's configuration."""
 
@@ -295,3 +323,5 @@ class PublicConfig(msgspec.Struct, kw_only=True):
     compile_limits: Limits
     run_limits: Limits
     base_resource_usage_runs: U64
+    request_limits: Annotated[RequestLimits, Meta(
+        description="Sizes and counts a request may have (ours; additive).")] = RequestLimits()

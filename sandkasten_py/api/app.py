@@ -8,11 +8,15 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandkasten_py.api import configuration, environments, programs
+from sandkasten_py.api.access import AccessLog
 from sandkasten_py.api.docs import docs_routes
+from sandkasten_py.api.errors import general_error_response
 from sandkasten_py.api.openapi import openapi_document
 from sandkasten_py.api.operations import Operation, route
 from sandkasten_py.api.state import AppState
@@ -33,6 +37,8 @@ def create_app(config: Config) -> Starlette:
     log.info("Loaded %d environments: %s", len(envs), ", ".join(sorted(envs)) or "none")
     metrics = Metrics(envs)
     service = wire(config, envs, observer=metrics)
+    slots = service.programs.slots
+    metrics.watch_slots(in_progress=lambda: slots.total - slots.free, waiting=lambda: slots.waiting)
     config = service.config
     state = AppState(config=config, environments=envs, programs=service.programs, metrics=metrics)
     openapi = openapi_document(OPERATIONS, config.server)
@@ -41,20 +47,41 @@ def create_app(config: Config) -> Starlette:
         return JSONResponse(openapi)
 
     async def metrics_text(_: Request) -> Response:
+        if not config.enable_metrics:
+            return general_error_response(404, "metrics are off (configuration key `enable_metrics`)")
         return Response(metrics.exposition(), media_type=Metrics.CONTENT_TYPE)
+
+    async def home(_: Request) -> Response:
+        # Relative, so that it also works behind a reverse proxy's path prefix (`server`).
+        return RedirectResponse("docs", status_code=307)
 
     routes: list[BaseRoute] = [route(operation) for operation in OPERATIONS]
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     routes += docs_routes(openapi_url="/openapi.json", title="Sandkasten")
-    if config.enable_metrics:
-        routes.append(Route("/metrics", metrics_text, methods=["GET"]))
+    routes.append(Route("/metrics", metrics_text, methods=["GET"]))
+    routes.append(Route("/", home, methods=["GET"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with service.running():
             yield
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    known_paths = sorted({getattr(r, "path", "") for r in routes} - {""})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Starlette's own 404 (no route) and 405 (a route, another method), in our envelope.
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        elif exc.status_code == 404:
+            message = (f"there is no {request.url.path}; the paths are {', '.join(known_paths)} "
+                       "(described at /docs)")
+        else:
+            return general_error_response(500, exc.detail)
+        return general_error_response(exc.status_code, message, dict(exc.headers or {}))
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error},
+                    middleware=[Middleware(AccessLog, metrics=metrics, enabled=config.access_log)])
     app.router.redirect_slashes = False  # paths are taken as given, as in Sandkasten
     app.state.sandkasten = state
     return app

@@ -22,6 +22,7 @@ async def get_config(request: Request, _: Any) -> PublicConfig:
         compile_limits=config.compile_limits,
         run_limits=config.run_limits,
         base_resource_usage_runs=config.base_resource_usage_runs,
+        request_limits=config.request_limits,
     )
 
 
@@ -35,6 +36,9 @@ _EXAMPLE_CONFIG = {
             "file_descriptors": 256, "processes": 64, "stdout_max_size": 65536,
             "stderr_max_size": 65536, "network": False},
     "base_resource_usage_runs": 20,
+    "request_limits": {"files": 10, "file_length": 65536, "stdin_length": 65536, "args": 100,
+                       "arg_length": 4096, "env_vars": 16, "env_var_length": 256,
+                       "body_size": 33554432},
 }
 
 OPERATIONS = [

@@ -73,7 +73,9 @@ OPERATIONS = [
         description="Measured by building the environment's test program once and running it "
                     "`base_resource_usage_runs` times; the result is cached for "
                     "`base_resource_usage_cache_ttl` seconds. The build step is measured once "
-                    "only, as recompiling would take too long for many environments.",
+                    "only, as recompiling would take too long for many environments. So the first "
+                    "request for an environment takes a few seconds (about 5 s for Python with "
+                    "the default 20 runs); later ones are answered from the cache.",
         handler=get_base_resource_usage, response=BaseResourceUsage,
         response_description="Base resource usage of build and run step.",
         response_example=_EXAMPLE_BASE_RESOURCE_USAGE,

@@ -1,11 +1,15 @@
-"""The error envelope, exactly as Sandkasten's clients expect it.
+"""The error envelope, exactly as Sandkasten's clients expect it, for every response.
 
     {"error": "<name>"}                                  an endpoint error without details
     {"error": "<name>", "details": <payload>}            with details
-    {"error": "compile_error", "details": ..., "message": "..."}   what the daemon found wrong
-                                                         with a build (a storage cap; ours)
     {"error": "unprocessable_content", "reason": "..."}  422: bad JSON, failed validation, bad path
+                                                         (and 413: a body over the size limit)
     {"error": "internal_server_error"}                   500: anything unexpected (logged, not shown)
+
+Every error may also carry `message`: what was wrong, for people (which id, which name, what is
+allowed). It is ours and additive; `error`, `details` and `reason` stay Sandkasten's. Responses
+outside the operations (an unknown path, a method not allowed, a body that is not JSON) use the
+same envelope with error names of their own (GENERAL_ERRORS).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from sandkasten_py.programs import (
     LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
 )
 
-# error class -> (HTTP status, wire name, description in the OpenAPI document)
+# error class -> (HTTP status, wire name, description in the OpenAPI document); looked up along the
+# class's MRO, so a subclass of an error is answered as that error.
 ERRORS: dict[type[ProgramError], tuple[int, str, str]] = {
     EnvironmentNotFound: (404, "environment_not_found", "Environment does not exist."),
     ProgramNotFound: (404, "program_not_found", "Program does not exist."),
@@ -30,6 +35,25 @@ ERRORS: dict[type[ProgramError], tuple[int, str, str]] = {
     CompileLimitsExceeded: (400, "compile_limits_exceeded", "The specified compile limits are too high."),
     RunLimitsExceeded: (400, "run_limits_exceeded", "The specified run limits are too high."),
 }
+
+
+# HTTP status -> (wire name, description): errors any path may answer, not an operation's own.
+GENERAL_ERRORS: dict[int, tuple[str, str]] = {
+    404: ("not_found", "No such path (the message names the paths there are)."),
+    405: ("method_not_allowed", "The path exists, but not with this method (see the Allow header)."),
+    413: ("unprocessable_content", "The request body is larger than the configured limit."),
+    415: ("unsupported_media_type", "The body is not JSON (`Content-Type: application/json`)."),
+    422: ("unprocessable_content", "The body or a path parameter is not valid; `reason` says why."),
+    500: ("internal_server_error", "A bug; the daemon's log has the details."),
+}
+
+
+def lookup(error: ProgramError) -> tuple[int, str, str]:
+    """The status, wire name and description of a program error (by its nearest listed class)."""
+    for cls in type(error).__mro__:
+        if cls in ERRORS:
+            return ERRORS[cls]
+    raise KeyError(type(error))
 
 
 class UnprocessableContent(Exception):
@@ -56,13 +80,21 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 def program_error_response(error: ProgramError) -> Response:
     """The response for an endpoint error."""
-    status, name, _ = ERRORS[type(error)]
+    status, name, _ = lookup(error)
+    message = msgspec.UNSET if error.message is None else error.message
     if isinstance(error, CompileError):
-        message = msgspec.UNSET if error.message is None else error.message
         return json_response(ErrorBody(error=name, details=error.result, message=message), status)
     if isinstance(error, LimitsExceeded):
-        return json_response(ErrorBody(error=name, details=error.exceeded), status)
-    return json_response(ErrorBody(error=name), status)
+        return json_response(ErrorBody(error=name, details=error.exceeded, message=message), status)
+    return json_response(ErrorBody(error=name, message=message), status)
+
+
+def general_error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """The response for an error outside the operations (GENERAL_ERRORS)."""
+    name, _ = GENERAL_ERRORS[status]
+    response = json_response(ErrorBody(error=name, message=message), status)
+    response.headers.update(headers or {})
+    return response
 
 
 def unprocessable_response(error: UnprocessableContent) -> Response:
@@ -72,4 +104,5 @@ def unprocessable_response(error: UnprocessableContent) -> Response:
 
 def internal_error_response() -> Response:
     """500 without details; the traceback goes to the log."""
-    return json_response(ErrorBody(error="internal_server_error"), 500)
+    return json_response(ErrorBody(error="internal_server_error",
+                                   message="an internal error; the daemon's log has the details"), 500)

@@ -23,7 +23,13 @@ limits of time, memory, processes, file size, file descriptors and output. Built
 cached and expire `ttl` seconds after their last use.
 
 Compatible with the REST API of Sandkasten 0.2.2. Fields added by sandkasten-py are additive
-(`resource_usage.cpu_time`, `exceeded`).
+(`resource_usage.cpu_time`, `exceeded`, and `message` in errors).
+
+Every response, errors included, is JSON. Errors are `{"error": "<name>"}`, with `details` or
+`reason` where Sandkasten had them, and usually a `message` for people. Any path may also answer
+`not_found` (404: no such path), `method_not_allowed` (405, with an `Allow` header) and, for
+operations that take a body, `unsupported_media_type` (415), `unprocessable_content` (413, 422);
+`internal_server_error` (500) only for a bug. `GET /` redirects to the interactive documentation.
 
 Interactive documentation: [/docs](docs) (Swagger UI) and [/redoc](redoc); this document:
 [/openapi.json](openapi.json).
@@ -87,18 +93,24 @@ def _operation(operation: Operation, by_type: dict[Any, Any]) -> dict[str, Any]:
         }
     if operation.request is not None:
         responses["413"] = {
-            "description": "The request body is larger than 32 MiB (no valid request is).",
+            "description": "The request body is larger than `request_limits.body_size` (32 MiB by "
+                           "default; no valid request is larger at the default limits).",
             "content": {"application/json": {
                 "schema": _error_object("unprocessable_content", reason={"type": "string"}),
                 "example": {"error": "unprocessable_content",
-                            "reason": "request body larger than 33554432 bytes"},
+                            "reason": "request body larger than 33554432 bytes (configuration key "
+                                      "`request_limits.body_size`)"},
             }},
         }
         responses["415"] = {
-            "description": "The request's Content-Type is missing or not JSON (plain-text body).",
-            "content": {"text/plain": {
-                "schema": {"type": "string"},
-                "example": "the client request does not include the `Content-Type` header",
+            "description": "The request's Content-Type is missing or not JSON."
+                           + (" (A request without any body runs with the defaults.)"
+                              if operation.body_optional else ""),
+            "content": {"application/json": {
+                "schema": _error_object("unsupported_media_type"),
+                "example": {"error": "unsupported_media_type",
+                            "message": "the client request does not include the `Content-Type` "
+                                       "header (send `Content-Type: application/json`)"},
             }},
         }
     responses["422"] = {
@@ -133,7 +145,8 @@ def _operation(operation: Operation, by_type: dict[Any, Any]) -> dict[str, Any]:
         content: dict[str, Any] = {"schema": by_type[operation.request]}
         if operation.request_example is not None:
             content["example"] = operation.request_example
-        result["requestBody"] = {"required": True, "content": {"application/json": content}}
+        result["requestBody"] = {"required": not operation.body_optional,
+                                 "content": {"application/json": content}}
     return result
 
 
@@ -178,10 +191,13 @@ def _error_example(error: type[ProgramError]) -> dict[str, Any]:
     return {"error": name}
 
 
+MESSAGE = {"type": "string", "description": "What was wrong, for people (ours; additive)."}
+
+
 def _error_object(name: str, **extra: Any) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {"error": {"type": "string", "enum": [name]}, **extra},
+        "properties": {"error": {"type": "string", "enum": [name]}, **extra, "message": MESSAGE},
         "required": ["error", *extra],
     }
 

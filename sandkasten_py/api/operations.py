@@ -13,13 +13,15 @@ from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from sandkasten_py.api.errors import (
-    ErrorBody, UnprocessableContent, internal_error_response, json_response, program_error_response,
-    unprocessable_response,
+    ErrorBody, UnprocessableContent, general_error_response, internal_error_response, json_response,
+    program_error_response, unprocessable_response,
 )
+from sandkasten_py.api.request_limits import check_request
+from sandkasten_py.api.state import app_state
 from sandkasten_py.programs import ProgramError
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class Operation:
     request_example: Any = None
     response_example: Any = None
     """An example of the success response, shown in the OpenAPI document."""
+    body_optional: bool = False
+    """A request without any body (no Content-Type, nothing sent) means `{}`: all defaults."""
 
 
 def route(operation: Operation) -> Route:
@@ -63,19 +67,24 @@ def route(operation: Operation) -> Route:
         try:
             for name in operation.uuid_parameters:
                 path_uuid(request, name)
-            body = await _decode(request, operation, decoder) if decoder is not None else None
+            limits = app_state(request).config.request_limits
+            body = None
+            if decoder is not None:
+                body = await _decode(request, operation, decoder, limits.body_size)
+                check_request(body, limits)
             work = operation.handler(request, body)
             result = await (asyncio.shield(work) if operation.shielded else work)
         except UnprocessableContent as e:
             return unprocessable_response(e)
-        except BodyTooLarge:
+        except BodyTooLarge as e:
             # 413, in the envelope Sandkasten clients already parse (the original had no limit).
-            reason = f"request body larger than {MAX_BODY_BYTES} bytes"
+            reason = (f"request body larger than {e.limit} bytes "
+                      "(configuration key `request_limits.body_size`)")
             return json_response(ErrorBody(error="unprocessable_content", reason=reason), 413)
         except _ContentTypeError as e:
-            return PlainTextResponse(str(e), status_code=415)
+            return general_error_response(415, str(e))
         except ProgramError as e:
-            if type(e) in operation.errors:
+            if isinstance(e, operation.errors):
                 return program_error_response(e)
             log.error("%s %s: unexpected %r", operation.method, operation.path, e)
             return internal_error_response()
@@ -98,13 +107,22 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def _decode(request: Request, operation: Operation, decoder: msgspec.json.Decoder[Any]) -> Any:
+async def _decode(request: Request, operation: Operation, decoder: msgspec.json.Decoder[Any],
+                  body_size: int) -> Any:
     content_type = request.headers.get("content-type")
+    if content_type is None and operation.body_optional:
+        body = await _read_body(request, body_size)
+        if not body:
+            return decoder.decode(b"{}")
+        raise _ContentTypeError("the request has a body but no `Content-Type` header; send "
+                                "`Content-Type: application/json`")
     if content_type is None:
-        raise _ContentTypeError("the client request does not include the `Content-Type` header")
+        raise _ContentTypeError("the client request does not include the `Content-Type` header "
+                                "(send `Content-Type: application/json`)")
     if not _is_json(content_type):
-        raise _ContentTypeError(f"the `Content-Type` requested by the client is not supported: {content_type}")
-    body = await _read_body(request)
+        raise _ContentTypeError(f"the `Content-Type` requested by the client is not supported: "
+                                f"{content_type} (send `Content-Type: application/json`)")
+    body = await _read_body(request, body_size)
     assert operation.request is not None
     if not body.strip():
         raise UnprocessableContent(f'Expected input type "{operation.request.__name__}", found null.')
@@ -113,30 +131,31 @@ async def _decode(request: Request, operation: Operation, decoder: msgspec.json.
     except (msgspec.ValidationError, msgspec.DecodeError) as e:
         raise UnprocessableContent(f"parse request payload error: {e}") from None
     except UnicodeDecodeError as e:
-        raise UnprocessableContent(f"parse request payload error: a string is not valid UTF-8 ({e.reason})") from None
+        raise UnprocessableContent(
+            f"parse request payload error: a string is not valid UTF-8 ({e.reason})") from None
     except RecursionError:  # msgspec stops at Python's recursion limit (about 1,000 levels)
         raise UnprocessableContent("parse request payload error: JSON nested too deeply") from None
 
 
-# The largest valid request (every string at its maximum, every character JSON-escaped) is about
-# 22 MB; anything larger is refused before it is buffered, so big bodies cannot exhaust memory.
-MAX_BODY_BYTES = 32 * 1024 * 1024
-
-
 class BodyTooLarge(Exception):
-    """The request body is larger than `MAX_BODY_BYTES`."""
+    """The request body is larger than `request_limits.body_size` (`limit`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
 
 
-async def _read_body(request: Request) -> bytes:
+async def _read_body(request: Request, limit: int) -> bytes:
+    # Refused before it is buffered, so that big bodies cannot exhaust memory.
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BodyTooLarge()
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
     chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge()
+        if size > limit:
+            raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 

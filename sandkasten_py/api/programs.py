@@ -91,8 +91,9 @@ OPERATIONS = [
     Operation(
         method="POST", path="/programs/{program_id}/run", operation_id="run", tag="Programs",
         summary="Run a program that has previously been built.",
-        description="Run limits are checked before the program is looked up.",
-        handler=run, request=RunRequest, response=RunResult,
+        description="Run limits are checked before the program is looked up. A request without "
+                    "any body (no `Content-Type`) runs with the defaults, as `{}` does.",
+        handler=run, request=RunRequest, response=RunResult, body_optional=True,
         response_description="Code has been executed successfully.",
         errors=(InvalidFileNames, InvalidEnvVars, ProgramNotFound, RunLimitsExceeded),
         path_parameters={"program_id": "The `program_id` returned by a build."},

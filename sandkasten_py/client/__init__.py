@@ -32,9 +32,9 @@ from sandkasten_py.client._client import DEFAULT_TIMEOUT, SandkastenClient, Time
 from sandkasten_py.client._errors import (
     BuildError, BuildRunError, CompileError, CompileLimitsExceeded, EnvironmentNotFound,
     ErrorResponse, GeneralError, GetBaseResourceUsageError, InternalServerError, InvalidEnvVars,
-    InvalidFileNames, InvalidResponse, LimitsExceeded, ProgramNotFound, RunError,
-    RunLimitsExceeded, SandkastenError, TransportError, UnexpectedError, UnprocessableContent,
-    error_from_response,
+    InvalidFileNames, InvalidResponse, LimitsExceeded, MethodNotAllowed, NotFound, ProgramNotFound,
+    RunError, RunLimitsExceeded, SandkastenError, TransportError, UnexpectedError,
+    UnprocessableContent, UnsupportedMediaType, error_from_response,
 )
 
 __all__ = [
@@ -44,7 +44,8 @@ __all__ = [
     "parse_response", "error_from_response",
     # the error tree
     "SandkastenError", "TransportError", "InvalidResponse", "ErrorResponse", "GeneralError",
-    "UnprocessableContent", "InternalServerError", "UnexpectedError", "LimitsExceeded",
+    "UnprocessableContent", "InternalServerError", "NotFound", "MethodNotAllowed",
+    "UnsupportedMediaType", "UnexpectedError", "LimitsExceeded",
     "GetBaseResourceUsageError", "BuildRunError", "BuildError", "RunError",
     # one class per wire error name
     "EnvironmentNotFound", "CompileError", "InvalidFileNames", "InvalidEnvVars",

@@ -4,12 +4,17 @@ Every failure of a client call raises a `SandkastenError`::
 
     SandkastenError
     ├── TransportError            no usable answer: connection failed, timed out, ...
-    │   └── InvalidResponse       an answer the API does not define (a non-JSON 404 from a wrong
-    │                             base URL, a body that does not decode); `.content`
-    └── ErrorResponse             a JSON error envelope; `.status_code`, `.body`, `.error`
+    │   └── InvalidResponse       an answer the API does not define (a non-JSON 404 from
+    │                             something that is not a sandkasten server, a body that does
+    │                             not decode); `.content`
+    └── ErrorResponse             a JSON error envelope; `.status_code`, `.body`, `.error`,
+        │                         `.message` (what was wrong, from sandkasten-py; else None)
         ├── GeneralError          possible on every endpoint (the original's `GeneralError`)
         │   ├── UnprocessableContent    422, `.reason`
-        │   └── InternalServerError     500
+        │   ├── InternalServerError     500
+        │   ├── NotFound                404 `not_found`: no such path (a wrong base URL)
+        │   ├── MethodNotAllowed        405
+        │   └── UnsupportedMediaType    415
         ├── UnexpectedError       a well-formed envelope the endpoint does not declare
         ├── LimitsExceeded        `.exceeded: list[LimitExceeded]`
         └── one family per endpoint (the original's error enums):
@@ -45,7 +50,8 @@ from sandkasten_py.schemas import LimitExceeded, RunResult
 
 __all__ = [
     "SandkastenError", "TransportError", "InvalidResponse", "ErrorResponse", "GeneralError",
-    "UnprocessableContent", "InternalServerError", "UnexpectedError", "LimitsExceeded",
+    "UnprocessableContent", "InternalServerError", "NotFound", "MethodNotAllowed",
+    "UnsupportedMediaType", "UnexpectedError", "LimitsExceeded",
     "GetBaseResourceUsageError", "BuildRunError", "BuildError", "RunError",
     "EnvironmentNotFound", "CompileError", "InvalidFileNames", "InvalidEnvVars",
     "CompileLimitsExceeded", "RunLimitsExceeded", "ProgramNotFound", "error_from_response",
@@ -88,7 +94,10 @@ class ErrorResponse(SandkastenError):
         self.status_code = status_code
         self.body = body
         self.error = str(body.get("error", ""))
-        super().__init__(f"{self.error} (HTTP {status_code}){self._detail()}")
+        message = body.get("message")
+        self.message: str | None = message if isinstance(message, str) else None
+        text = f"{self.error} (HTTP {status_code}){self._detail()}"
+        super().__init__(f"{text}: {self.message}" if self.message else text)
 
     def _detail(self) -> str:
         return ""
@@ -128,6 +137,24 @@ class InternalServerError(GeneralError):
     """500: the server failed; the cause is only in its log."""
 
     wire_name = "internal_server_error"
+
+
+class NotFound(GeneralError):
+    """404 `not_found`: no such path (the base URL is probably wrong)."""
+
+    wire_name = "not_found"
+
+
+class MethodNotAllowed(GeneralError):
+    """405: the path exists, not with this method."""
+
+    wire_name = "method_not_allowed"
+
+
+class UnsupportedMediaType(GeneralError):
+    """415: the body was not sent as JSON."""
+
+    wire_name = "unsupported_media_type"
 
 
 class UnexpectedError(ErrorResponse):
@@ -231,7 +258,8 @@ class ProgramNotFound(RunError):
 _BY_WIRE_NAME: dict[str, type[ErrorResponse]] = {
     cls.wire_name: cls
     for cls in (
-        UnprocessableContent, InternalServerError, EnvironmentNotFound, CompileError,
+        UnprocessableContent, InternalServerError, NotFound, MethodNotAllowed, UnsupportedMediaType,
+        EnvironmentNotFound, CompileError,
         InvalidFileNames, InvalidEnvVars, CompileLimitsExceeded, RunLimitsExceeded, ProgramNotFound,
     )
 }

@@ -67,15 +67,13 @@ async def _build(
     max_limits: Limits,
     storage: StorageLimits,
 ) -> RunResult | None:
-    limits = resolve_limits(request.compile_limits, max_limits)
-    if isinstance(limits, list):
-        raise CompileLimitsExceeded(limits)
+    limits = resolve_limits(request.compile_limits, max_limits, CompileLimitsExceeded)
     manifest = environment.manifest
     main_file = File(name=request.main_file.name or manifest.default_main_file_name,
                      content=request.main_file.content)
     files = request.files or []
     if any(f.name == main_file.name for f in files):
-        raise InvalidFileNames()
+        raise InvalidFileNames(main_file.name, "it is also the name of the main file")
     program = StoredProgram(
         environment=environment.id,
         run_script=manifest.run_script,

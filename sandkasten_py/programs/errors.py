@@ -22,30 +22,62 @@ from sandkasten_py.schemas import LimitExceeded, RunResult
 
 
 class ProgramError(Exception):
-    """A request that cannot be served as asked."""
+    """A request that cannot be served as asked; `message` says what was wrong, for people (the
+    wire format's `error` and `details` stay Sandkasten's; the message comes in addition)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message: str | None = message
 
 
 class InvalidFileNames(ProgramError):
-    """File names are not unique, or a name consists only of dots."""
+    """File names are not unique, a name consists only of dots, or a file is named like the main file."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"file name `{name}`: {why}")
+        self.name = name
 
 
 class InvalidEnvVars(ProgramError):
     """An environment variable name is not allowed."""
 
+    def __init__(self, name: str) -> None:
+        super().__init__(f"environment variable `{name}` cannot be set: the shell sets it itself")
+        self.name = name
+
 
 class EnvironmentNotFound(ProgramError):
     """No environment has the requested id."""
+
+    def __init__(self, environment: str, known: list[str]) -> None:
+        super().__init__(f"there is no environment `{environment}`; the environments are: "
+                         f"{', '.join(sorted(known)) or 'none'}")
+        self.environment = environment
 
 
 class ProgramNotFound(ProgramError):
     """No program has the requested id (never built, or expired)."""
 
+    def __init__(self, program_id: str) -> None:
+        super().__init__(f"there is no program `{program_id}`: it was never built here, or it "
+                         "was deleted (`ttl` seconds after its last build or run, or earlier to "
+                         "keep all programs within their disk budget); build it again")
+        self.program_id = program_id
+
 
 class LimitsExceeded(ProgramError):
     """Some requested limits are above the configured maximums."""
 
-    def __init__(self, exceeded: list[LimitExceeded]) -> None:
-        super().__init__(", ".join(e.name for e in exceeded))
+    def __init__(self, exceeded: list[LimitExceeded], requested: dict[str, int | bool] | None = None) -> None:
+        requested = requested or {}
+        parts = []
+        for item in exceeded:
+            if isinstance(requested.get(item.name), bool):  # network: true > false
+                parts.append(f"`{item.name}` is not allowed (the maximum is false)")
+            else:
+                asked = f"{requested[item.name]} requested, " if item.name in requested else ""
+                parts.append(f"`{item.name}`: {asked}at most {item.max_value}")
+        super().__init__("; ".join(parts))
         self.exceeded = exceeded
 
 
@@ -62,9 +94,10 @@ class CompileError(ProgramError):
     (also appended to the result's stderr, where clients of the original look)."""
 
     def __init__(self, result: RunResult, message: str | None = None) -> None:
-        super().__init__(message or f"compile step exited with status {result.status}")
+        super().__init__(message or f"the compile step exited with status {result.status}")
         if message is not None:
             separator = "" if not result.stderr or result.stderr.endswith("\n") else "\n"
             result = msgspec.structs.replace(result, stderr=f"{result.stderr}{separator}sandkasten: {message}\n")
         self.result = result
+        # Only a refusal of the daemon's own is a message; the compiler's output says the rest.
         self.message = message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from dataclasses import dataclass
 from typing import ContextManager, Protocol
@@ -17,6 +18,10 @@ class JobObserver(Protocol):
 
     def track_job(self, step: str, environment: str) -> ContextManager[None]:
         """A context around one job; `step` is "compile" or "run"."""
+        ...
+
+    def job_done(self, step: str, environment: str, exit_code: int, exceeded: list[str]) -> None:
+        """How a job ended."""
         ...
 
 
@@ -47,6 +52,7 @@ class Steps:
         env_vars: list[EnvVar],
         stdin: str | None,
         limits: Limits,
+        base64_output: bool = False,
     ) -> RunResult:
         """Run one step in `job` with `program_dir` at `/program`: read-only for a run step; for a
         compile step (a job with a `/program` tmpfs) that tmpfs, writable."""
@@ -66,15 +72,21 @@ class Steps:
                 stdin=(stdin or "").encode(),
                 limits=limits,
             ))
-        return to_run_result(outcome, limits)
+        if self.observer is not None:
+            self.observer.job_done(step, environment, outcome.exit_code, list(outcome.exceeded))
+        return to_run_result(outcome, limits, base64_output)
 
 
-def to_run_result(outcome: JobOutcome, limits: Limits) -> RunResult:
-    """The wire form of a job's outcome (output decoded as lossy UTF-8, like Sandkasten)."""
+def to_run_result(outcome: JobOutcome, limits: Limits, base64_output: bool = False) -> RunResult:
+    """The wire form of a job's outcome: output decoded as lossy UTF-8, like Sandkasten, or as
+    base64 when asked for (every byte kept)."""
+    def text(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii") if base64_output else data.decode(errors="replace")
+
     return RunResult(
         status=outcome.exit_code,
-        stdout=outcome.stdout.decode(errors="replace"),
-        stderr=outcome.stderr.decode(errors="replace"),
+        stdout=text(outcome.stdout),
+        stderr=text(outcome.stderr),
         resource_usage=ResourceUsage(
             time=outcome.wall_time_ms, memory=outcome.memory_kb, cpu_time=outcome.cpu_time_ms
         ),

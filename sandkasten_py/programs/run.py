@@ -23,7 +23,7 @@ async def run_program(
         raise RuntimeError("run_program needs a read lease on the program")
     program = steps.store.load(program_id)
     if program is None:
-        raise ProgramNotFound()
+        raise ProgramNotFound(str(program_id))
     steps.store.touch(program_id)
     async with steps.job(request.files or [], limits, compiling=False) as job:
         return await steps.run(
@@ -36,4 +36,5 @@ async def run_program(
             env_vars=request.env_vars or [],
             stdin=request.stdin,
             limits=limits,
+            base64_output=bool(request.base64_output),
         )

@@ -92,7 +92,7 @@ class ProgramService:
         try:
             return self.environments[environment_id]
         except KeyError:
-            raise EnvironmentNotFound() from None
+            raise EnvironmentNotFound(environment_id, list(self.environments)) from None
 
     async def _build(self, request: BuildRequest) -> Built:
         built = await build_program(self.environment(request.environment), request, steps=self.steps,
@@ -103,10 +103,7 @@ class ProgramService:
         return built
 
     def _run_limits(self, request: RunRequest) -> Limits:
-        limits = resolve_limits(request.run_limits, self.config.run_limits)
-        if isinstance(limits, list):
-            raise RunLimitsExceeded(limits)
-        return limits
+        return resolve_limits(request.run_limits, self.config.run_limits, RunLimitsExceeded)
 
     async def base_resource_usage(self, environment_id: str) -> tuple[BaseResourceUsage, bool]:
         """Benchmark an almost empty program in an environment; returns (result, from cache)."""

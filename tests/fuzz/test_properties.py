@@ -30,6 +30,8 @@ import requests
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from tests.security.jobs import error_parts as error_of
+
 pytestmark = pytest.mark.sandbox
 
 PROPERTY_SETTINGS = settings(
@@ -225,6 +227,16 @@ def exceeded(limits: dict[str, Any] | None, maximum: dict[str, Any]) -> list[dic
             if (limits or {}).get(name) is not None and limits[name] > maximum[name]]  # type: ignore[index]
 
 
+def assert_names_the_limits(message: str, requested: dict[str, Any], too_high: list[dict[str, Any]]) -> None:
+    """A limits error's message names every limit above its maximum, with the value asked for
+    (for a number; `network` is a flag)."""
+    for item in too_high:
+        assert f"`{item['name']}`" in message, (item, message)
+        value = requested[item["name"]]
+        if not isinstance(value, bool):
+            assert f"{value} requested" in message, (item, message)
+
+
 def echo_of(result: dict[str, Any]) -> dict[str, Any]:
     assert result["status"] == 0 and result["exceeded"] == [], result
     echo: dict[str, Any] = json.loads(result["stdout"])
@@ -301,11 +313,13 @@ def test_limits_within_and_beyond_the_maximums(api: Api, data: st.DataObject) ->
     too_high_compile = exceeded(compile_limits, api.config["compile_limits"])
     too_high_run = exceeded(run_limits, api.config["run_limits"])
     if too_high_compile:
-        assert (response.status_code, response.json()) == (
-            400, {"error": "compile_limits_exceeded", "details": too_high_compile})
+        status, body, message = error_of(response)
+        assert (status, body) == (400, {"error": "compile_limits_exceeded", "details": too_high_compile})
+        assert_names_the_limits(message, compile_limits or {}, too_high_compile)
     elif too_high_run:
-        assert (response.status_code, response.json()) == (
-            400, {"error": "run_limits_exceeded", "details": too_high_run})
+        status, body, message = error_of(response)
+        assert (status, body) == (400, {"error": "run_limits_exceeded", "details": too_high_run})
+        assert_names_the_limits(message, run_limits or {}, too_high_run)
     else:
         assert response.status_code == 200, response.text
         # The job may fail under tiny limits (1 MB of memory, say); the limits it had are echoed.
@@ -318,15 +332,19 @@ def test_run_limits_are_checked_before_the_program_exists(api: Api, data: st.Dat
     """POST /programs/{unknown id}/run: the limits decide first (422, then the exact list),
     and only then the unknown program (404)."""
     run_limits = data.draw(st.none() | any_limits(api.config["run_limits"]), label="run_limits")
-    response = api.post(f"/programs/{uuid.uuid4()}/run", {"run_limits": run_limits})
+    program_id = str(uuid.uuid4())
+    response = api.post(f"/programs/{program_id}/run", {"run_limits": run_limits})
     too_high = exceeded(run_limits, api.config["run_limits"])
     if unparsable(run_limits):
         assert response.status_code == 422, response.text
-    elif too_high:
-        assert (response.status_code, response.json()) == (
-            400, {"error": "run_limits_exceeded", "details": too_high})
+        return
+    status, body, message = error_of(response)
+    if too_high:
+        assert (status, body) == (400, {"error": "run_limits_exceeded", "details": too_high})
+        assert_names_the_limits(message, run_limits or {}, too_high)
     else:
-        assert (response.status_code, response.json()) == (404, {"error": "program_not_found"})
+        assert (status, body) == (404, {"error": "program_not_found"})
+        assert f"`{program_id}`" in message
 
 
 # Names that match their pattern, with dots-only names, duplicates, `_` and the default main
@@ -448,16 +466,23 @@ def test_names_are_checked_in_the_reference_order(api: Api, names: dict[str, Any
     def only_dots(name: str) -> bool:
         return set(name) == {"."}
 
-    def has_duplicates(files: list[dict[str, str]]) -> bool:
-        return len({f["name"] for f in files}) != len(files)
+    def duplicates(files: list[dict[str, str]]) -> set[str]:
+        names = [f["name"] for f in files]
+        return {n for n in names if names.count(n) > 1}
 
     main = main_name or "code.py"
-    if any(only_dots(n) for n in file_names_) or has_duplicates(build_files) or has_duplicates(run_files):
-        assert (response.status_code, response.json()) == (400, {"error": "invalid_file_names"})
+    # The names the message may name (it names one of them; which one is not the oracle's concern).
+    bad_names = {n for n in file_names_ if only_dots(n)} | duplicates(build_files) | duplicates(run_files)
+    status, error_body, message = error_of(response) if response.status_code != 200 else (200, None, "")
+    if bad_names:
+        assert (status, error_body) == (400, {"error": "invalid_file_names"})
+        assert any(f"file name `{n}`" in message for n in bad_names), (bad_names, message)
     elif "_" in build_env + run_env:
-        assert (response.status_code, response.json()) == (400, {"error": "invalid_env_vars"})
+        assert (status, error_body) == (400, {"error": "invalid_env_vars"})
+        assert "`_`" in message
     elif main in {f["name"] for f in build_files}:
-        assert (response.status_code, response.json()) == (400, {"error": "invalid_file_names"})
+        assert (status, error_body) == (400, {"error": "invalid_file_names"})
+        assert f"file name `{main}`" in message
     else:
         assert response.status_code == 200, response.text
         echo = echo_of(response.json()["run"])

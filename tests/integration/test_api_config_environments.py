@@ -25,6 +25,11 @@ RUN_LIMITS = {
     "cpus": 1, "time": 10, "memory": 256, "tmpfs": 256, "filesize": 16, "file_descriptors": 256,
     "processes": 64, "stdout_max_size": 65536, "stderr_max_size": 65536, "network": False,
 }
+# Ours, additive: the sizes and counts a request may have (Sandkasten's fixed values, the defaults).
+REQUEST_LIMITS = {
+    "files": 10, "file_length": 65536, "stdin_length": 65536, "args": 100, "arg_length": 4096,
+    "env_vars": 16, "env_var_length": 256, "body_size": 33554432,
+}
 LIMIT_FIELDS = ["cpus", "time", "memory", "tmpfs", "filesize", "file_descriptors", "processes",
                 "stdout_max_size", "stderr_max_size", "network"]
 
@@ -74,9 +79,12 @@ def test_config_is_exactly_the_public_configuration(daemon: Daemon) -> None:
         "compile_limits": COMPILE_LIMITS,
         "run_limits": RUN_LIMITS,
         "base_resource_usage_runs": 20,
+        "request_limits": REQUEST_LIMITS,
     }
     assert list(body) == ["program_ttl", "max_concurrent_jobs", "compile_limits", "run_limits",
-                          "base_resource_usage_runs"]
+                          "base_resource_usage_runs", "request_limits"]
+    assert list(body["request_limits"]) == list(REQUEST_LIMITS)
+    assert all(type(v) is int for v in body["request_limits"].values())
     assert list(body["compile_limits"]) == LIMIT_FIELDS
     assert list(body["run_limits"]) == LIMIT_FIELDS
     # Integers are integers and the network flag is a real boolean, not 0/1.
@@ -166,7 +174,14 @@ def test_resource_usage_c_has_a_build(daemon: Daemon) -> None:
 def test_resource_usage_unknown_environment(daemon: Daemon) -> None:
     response = daemon.get("/environments/brainfuck/resource_usage")
     assert response.status_code == 404
-    assert response.json() == {"error": "environment_not_found"}
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    # Sandkasten's part exactly; our additive `message` names the unknown id and the known ones.
+    message = body.pop("message")
+    assert body == {"error": "environment_not_found"}
+    assert isinstance(message, str)
+    assert "`brainfuck`" in message
+    assert all(name in message for name in ENVIRONMENTS)
 
 
 def test_resource_usage_second_call_is_served_from_cache(daemon: Daemon) -> None:

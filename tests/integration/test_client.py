@@ -17,9 +17,9 @@ import conftest
 from conftest import Daemon
 from sandkasten_py.client import (
     BuildError, BuildRunError, CompileError, CompileLimitsExceeded, EnvironmentNotFound,
-    GeneralError, GetBaseResourceUsageError, InvalidEnvVars, InvalidFileNames, InvalidResponse,
-    ProgramNotFound, RunError, RunLimitsExceeded, SandkastenClient, SandkastenError, TransportError,
-    UnprocessableContent,
+    ErrorResponse, GeneralError, GetBaseResourceUsageError, InvalidEnvVars, InvalidFileNames,
+    InvalidResponse, NotFound, ProgramNotFound, RunError, RunLimitsExceeded, SandkastenClient,
+    SandkastenError, TransportError, UnprocessableContent,
 )
 from sandkasten_py.schemas import (
     BuildRequest, BuildRunRequest, EnvVar, File, LimitsOpt, MainFile, RunRequest,
@@ -32,6 +32,11 @@ COMPILE_MAX = {
     "processes": 256, "stdout_max_size": 65536, "stderr_max_size": 65536, "network": False,
 }
 RUN_MAX = {**COMPILE_MAX, "time": 10, "memory": 256, "processes": 64}  # `daemon` sets run time 10
+# Ours, additive in GET /config: the sizes and counts a request may have (the defaults).
+REQUEST_LIMITS = {
+    "files": 10, "file_length": 65536, "stdin_length": 65536, "args": 100, "arg_length": 4096,
+    "env_vars": 16, "env_var_length": 256, "body_size": 33554432,
+}
 
 C_OK = '#include <stdio.h>\nint main(void) { printf("c says %d", 6 * 7); return 0; }\n'
 C_BROKEN = "int main(void) { return missing_symbol_17; }\n"
@@ -44,6 +49,17 @@ def unique() -> str:
 def plain(struct: Any) -> Any:
     """A response Struct as JSON-like builtins, to compare with literals."""
     return msgspec.to_builtins(struct)
+
+
+def sandkasten_body(error: ErrorResponse) -> tuple[dict[str, Any], str]:
+    """The error body as Sandkasten's clients see it (without our additive `message`), and the
+    message, which must be non-empty text where there is one ("" where there is none)."""
+    body = dict(error.body)
+    message = body.pop("message", "")
+    assert isinstance(message, str)
+    assert "message" not in error.body or message
+    assert error.message == (message or None)  # the client hands it on
+    return body, message
 
 
 def exceeded(error: CompileLimitsExceeded | RunLimitsExceeded) -> list[tuple[str, int]]:
@@ -71,7 +87,7 @@ def test_get_config(client: SandkastenClient) -> None:
     config = client.get_config()
     assert plain(config) == {
         "program_ttl": 600, "max_concurrent_jobs": 16, "compile_limits": COMPILE_MAX,
-        "run_limits": RUN_MAX, "base_resource_usage_runs": 20,
+        "run_limits": RUN_MAX, "base_resource_usage_runs": 20, "request_limits": REQUEST_LIMITS,
     }
 
 
@@ -166,7 +182,9 @@ def test_get_base_resource_usage_environment_not_found(client: SandkastenClient)
         client.get_base_resource_usage("nonexistent")
     assert isinstance(info.value, GetBaseResourceUsageError)
     assert info.value.status_code == 404
-    assert info.value.body == {"error": "environment_not_found"}
+    body, message = sandkasten_body(info.value)
+    assert body == {"error": "environment_not_found"}
+    assert "`nonexistent`" in message and "python" in message
 
 
 @pytest.mark.parametrize("name", ["..", "."])
@@ -214,7 +232,9 @@ def test_build_invalid_file_names(client: SandkastenClient) -> None:
     with pytest.raises(InvalidFileNames) as info:
         client.build(python_build("pass", files=[File(name="code.py", content="")]))
     assert isinstance(info.value, BuildError)
-    assert info.value.body == {"error": "invalid_file_names"}
+    body, message = sandkasten_body(info.value)
+    assert body == {"error": "invalid_file_names"}
+    assert "`code.py`" in message
 
 
 def test_build_and_run_invalid_file_names(client: SandkastenClient) -> None:
@@ -243,7 +263,9 @@ def test_invalid_env_vars_on_every_endpoint(client: SandkastenClient) -> None:
     with pytest.raises(InvalidEnvVars) as run_info:
         client.run(built.program_id, RunRequest(env_vars=underscore))
     assert isinstance(run_info.value, RunError)
-    assert run_info.value.body == {"error": "invalid_env_vars"}
+    body, message = sandkasten_body(run_info.value)
+    assert body == {"error": "invalid_env_vars"}
+    assert "`_`" in message
 
 
 def test_compile_limits_exceeded(client: SandkastenClient) -> None:
@@ -272,11 +294,14 @@ def test_run_limits_exceeded(client: SandkastenClient) -> None:
 
 
 def test_program_not_found(client: SandkastenClient) -> None:
+    program_id = str(uuid.uuid4())
     with pytest.raises(ProgramNotFound) as info:
-        client.run(str(uuid.uuid4()))
+        client.run(program_id)
     assert isinstance(info.value, RunError)
     assert info.value.status_code == 404
-    assert info.value.body == {"error": "program_not_found"}
+    body, message = sandkasten_body(info.value)
+    assert body == {"error": "program_not_found"}
+    assert f"`{program_id}`" in message
 
 
 def test_unprocessable_content(client: SandkastenClient) -> None:
@@ -298,12 +323,21 @@ def test_a_closed_port_raises_the_transport_error() -> None:
     assert not isinstance(info.value, InvalidResponse)
 
 
-def test_a_wrong_base_path_raises_invalid_response(daemon: Daemon) -> None:
-    """A non-JSON 404 (wrong prefix) is an invalid response, not an API error."""
+def test_a_wrong_base_path_raises_not_found(daemon: Daemon) -> None:
+    """A wrong prefix reaches no endpoint: the daemon answers 404 `not_found` in its error
+    envelope (it used to be plain text, an InvalidResponse), which the client raises as the
+    general error NotFound; not a transport failure. (Non-JSON error bodies, from something that
+    is not a sandkasten server, are InvalidResponse: tests/unit/test_client.py.)"""
     with SandkastenClient(daemon.url + "/not/the/api/") as sandkasten:
-        with pytest.raises(InvalidResponse) as info:
+        with pytest.raises(NotFound) as info:
             sandkasten.get_config()
+    assert isinstance(info.value, GeneralError)
+    assert not isinstance(info.value, TransportError)
     assert info.value.status_code == 404
+    assert info.value.error == "not_found"
+    body, message = sandkasten_body(info.value)
+    assert body == {"error": "not_found"}
+    assert "/not/the/api/config" in message
 
 
 def test_a_closed_client_refuses_requests(daemon: Daemon) -> None:

@@ -1,5 +1,5 @@
 """What the security tests share: send a program through POST /run, read what it printed,
-find a job's processes on the host."""
+read an error response, find a job's processes on the host."""
 
 from __future__ import annotations
 
@@ -26,6 +26,28 @@ def run(daemon: Any, environment: str, code: str, session: requests.Session | No
     assert answer["build"] is None or answer["build"]["status"] == 0, answer["build"]
     result: dict[str, Any] = answer["run"]
     return result
+
+
+def error_parts(response: requests.Response) -> tuple[int, Any, str]:
+    """(status, body, message) of an error response: the body as Sandkasten's clients see it
+    (JSON, without our additive `message`), and that message ("" where there is none; where
+    there is one, it must be non-empty text)."""
+    assert response.headers.get("content-type", "").startswith("application/json"), response.text
+    body = response.json()
+    message = ""
+    if isinstance(body, dict) and "message" in body:
+        body = dict(body)
+        message = body.pop("message")
+        assert isinstance(message, str) and message, response.text
+    return response.status_code, body, message
+
+
+def expect_error(response: requests.Response, status: int, body: Any) -> str:
+    """The response is this exact Sandkasten error, besides our additive `message` (non-empty
+    text where there is one); returns the message ("" where there is none)."""
+    got_status, got_body, message = error_parts(response)
+    assert (got_status, got_body) == (status, body), response.text
+    return message
 
 
 def json_stdout(result: dict[str, Any]) -> Any:

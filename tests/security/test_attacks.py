@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.security.jobs import host_processes_with, json_stdout, run
+from tests.security.jobs import error_parts, expect_error, host_processes_with, json_stdout, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -1230,9 +1230,9 @@ def test_network_true_is_refused_for_compile(daemon: Any) -> None:
         "main_file": {"content": f"/* {uuid.uuid4()} */ int main(void) {{ return 0; }}"},
         "compile_limits": {"network": True},
     })
-    assert response.status_code == 400
-    assert response.json() == {"error": "compile_limits_exceeded",
-                               "details": [{"name": "network", "max_value": 0}]}
+    message = expect_error(response, 400, {"error": "compile_limits_exceeded",
+                                           "details": [{"name": "network", "max_value": 0}]})
+    assert "`network`" in message
 
 
 @pytest.mark.catalogue("CC-05")
@@ -1291,7 +1291,7 @@ def test_main_file_name_is_not_a_compiler_option(daemon: Any, environment: str, 
         "build": {"environment": environment, "main_file": {"name": name, "content": code}},
         "run": {"run_limits": {"time": 5}},
     })
-    if response.status_code == 400 and response.json() == {"error": "invalid_file_names"}:
+    if response.status_code == 400 and error_parts(response)[1] == {"error": "invalid_file_names"}:
         return
     assert response.status_code == 200, f"the name was taken as a compiler option: {response.text}"
     assert response.json()["run"]["stdout"] == "compiled\n", response.text
@@ -1387,9 +1387,9 @@ def test_network_true_is_refused(daemon: Any) -> None:
         "build": {"environment": "python", "main_file": {"content": "print(1)"}},
         "run": {"run_limits": {"network": True}},
     })
-    assert response.status_code == 400
-    assert response.json() == {"error": "run_limits_exceeded",
-                               "details": [{"name": "network", "max_value": 0}]}
+    message = expect_error(response, 400, {"error": "run_limits_exceeded",
+                                           "details": [{"name": "network", "max_value": 0}]})
+    assert "`network`" in message
 
 
 # ------------------- kernel surface (PRIV cases, left to whoever claims the PRIV part)

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from sandkasten_py.sandbox import tmpfs
+from tests.security.jobs import expect_error
 
 pytestmark = pytest.mark.sandbox
 
@@ -312,6 +313,7 @@ def test_many_builds_cannot_fill_the_disk_either(daemon_factory: Any) -> None:
     while stored() > 1 * MB or (small.programs_dir / ids[0]).exists():
         assert time.monotonic() < deadline, (stored(), sorted(os.listdir(small.programs_dir)))
         time.sleep(0.1)
-    assert small.post(f"/programs/{ids[0]}/run", json={}).json() == {"error": "program_not_found"}
+    message = expect_error(small.post(f"/programs/{ids[0]}/run", json={}), 404, {"error": "program_not_found"})
+    assert f"`{ids[0]}`" in message
     assert small.post(f"/programs/{ids[-1]}/run", json={}).status_code == 200
     assert "deleted program" in small.log() and "to keep the store within its budget" in small.log()

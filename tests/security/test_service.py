@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.security.jobs import run
+from tests.security.jobs import expect_error, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -254,7 +254,8 @@ def test_pruning_never_removes_a_program_while_it_runs(pruning_daemon: Any) -> N
         assert time.monotonic() < deadline, "the expired program was never pruned"
         time.sleep(0.05)  # poll interval
     missing = daemon.post(f"/programs/{body['program_id']}/run", json={})
-    assert (missing.status_code, missing.json()) == (404, {"error": "program_not_found"})
+    message = expect_error(missing, 404, {"error": "program_not_found"})
+    assert f"`{body['program_id']}`" in message
 
 
 # ------------------------------------------------------------------------------------ API-05
@@ -282,15 +283,26 @@ INVALID = [
 ]
 
 
+def assert_names_the_limits(message: str, limits: dict[str, Any]) -> None:
+    """The message names each limit asked above its maximum, with the value asked for (network:
+    a flag, not a number)."""
+    for name, value in limits.items():
+        assert f"`{name}`" in message, (name, message)
+        if not isinstance(value, bool):
+            assert f"{value} requested" in message, (name, message)
+
+
 @pytest.mark.catalogue("API-05")
 @pytest.mark.parametrize(("limits", "details"), EXCEEDED)
 def test_run_limits_above_the_maximum(daemon: Any, limits: dict[str, Any], details: list[Any]) -> None:
     response = daemon.post("/run", json={"build": {"environment": "bash", "main_file": {"content": "echo"}},
                                          "run": {"run_limits": limits}})
-    assert (response.status_code, response.json()) == (400, {"error": "run_limits_exceeded", "details": details})
+    message = expect_error(response, 400, {"error": "run_limits_exceeded", "details": details})
+    assert_names_the_limits(message, limits)
     # and for a program that does not exist: the limits are checked first
     response = daemon.post(f"/programs/{uuid.uuid4()}/run", json={"run_limits": limits})
-    assert (response.status_code, response.json()) == (400, {"error": "run_limits_exceeded", "details": details})
+    message = expect_error(response, 400, {"error": "run_limits_exceeded", "details": details})
+    assert_names_the_limits(message, limits)
 
 
 @pytest.mark.catalogue("API-05")
@@ -306,9 +318,10 @@ def test_run_limits_that_are_not_limits(daemon: Any, limits: dict[str, Any], rea
 def test_compile_limits_are_checked_the_same_way(daemon: Any) -> None:
     program = {"environment": "c", "main_file": {"content": f"/* {unique()} */ int main(void) {{ return 0; }}\n"}}
     response = daemon.post("/programs", json={**program, "compile_limits": {"time": 31, "memory": 1025}})
-    assert (response.status_code, response.json()) == (400, {
+    message = expect_error(response, 400, {
         "error": "compile_limits_exceeded",
         "details": [{"name": "time", "max_value": 30}, {"name": "memory", "max_value": 1024}]})
+    assert_names_the_limits(message, {"time": 31, "memory": 1025})
     for limits, reason in [({"time": 0}, "Expected `int` >= 1 - at `$.compile_limits.time`"),
                            ({"time": 2**64}, "`time` is larger than 2^64 - 1 - at `$.compile_limits`")]:
         response = daemon.post("/programs", json={**program, "compile_limits": limits})
@@ -464,7 +477,8 @@ def test_unknown_or_malformed_program_ids(daemon: Any, path: str, status: int) -
     response = requests.post(daemon.url + path, json={}, timeout=30)
     assert response.status_code == status, response.text
     if status == 404 and "not-a-uuid" not in path and ".." not in path:
-        assert response.json() == {"error": "program_not_found"}
+        message = expect_error(response, 404, {"error": "program_not_found"})
+        assert f"`{path.split('/')[2]}`" in message
 
 
 # ------------------------------------------------------------------------------------ API-09
@@ -473,21 +487,24 @@ def test_unknown_or_malformed_program_ids(daemon: Any, path: str, status: int) -
 @pytest.mark.catalogue("API-09")
 @pytest.mark.parametrize(("body", "reason"), [
     ({"environment": "bash", "main_file": {"content": "#" * 65537}},
-     "Expected `str` of length <= 65536 - at `$.main_file.content`"),
+     "Expected `str` of length <= 65536 - at `$.main_file.content` "
+     "(configuration key `request_limits.file_length`)"),
     ({"environment": "bash", "main_file": {"content": "\U0001F600" * 65537}},
-     "Expected `str` of length <= 65536 - at `$.main_file.content`"),
+     "Expected `str` of length <= 65536 - at `$.main_file.content` "
+     "(configuration key `request_limits.file_length`)"),
     ({"environment": "bash", "main_file": {"content": "#"},
       "files": [{"name": f"f{i}", "content": ""} for i in range(11)]},
-     "Expected `array` of length <= 10 - at `$.files`"),
+     "Expected `array` of length <= 10 - at `$.files` (configuration key `request_limits.files`)"),
     ({"environment": "bash", "main_file": {"content": "#"}, "files": [{"name": "f", "content": "x" * 65537}]},
-     "Expected `str` of length <= 65536 - at `$.files[0].content`"),
+     "Expected `str` of length <= 65536 - at `$.files[0].content` "
+     "(configuration key `request_limits.file_length`)"),
 ])
 def test_uploads_are_capped_per_field(daemon: Any, body: dict[str, Any], reason: str) -> None:
     """Uploads are plain JSON strings (no archives to unpack), each capped at 65536 characters,
-    at most 10 files. 65536 characters are accepted."""
+    at most 10 files (the default `request_limits`, which the reason names). 65536 characters
+    are accepted."""
     response = daemon.post("/programs", json=body)
-    assert (response.status_code, response.json()) == \
-        (422, {"error": "unprocessable_content", "reason": f"parse request payload error: {reason}"})
+    expect_error(response, 422, {"error": "unprocessable_content", "reason": f"parse request payload error: {reason}"})
     accepted = daemon.post("/programs", json={"environment": "bash", "main_file": {"content": "#" * 65536}})
     assert accepted.status_code == 201, accepted.text
 

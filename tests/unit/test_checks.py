@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from sandkasten_py.programs.checks import check_env_vars, check_file_names, resolve_limits
-from sandkasten_py.programs.errors import InvalidEnvVars, InvalidFileNames
+from sandkasten_py.programs.checks import check_env_vars, check_file_names
+from sandkasten_py.programs.checks import resolve_limits as resolve_or_raise
+from sandkasten_py.programs.errors import InvalidEnvVars, InvalidFileNames, RunLimitsExceeded
 from sandkasten_py.schemas import LIMIT_NAMES, EnvVar, File, LimitExceeded, Limits, LimitsOpt
 
 MAXIMUM = Limits(cpus=2, time=5, memory=256, tmpfs=128, filesize=16, file_descriptors=256,
@@ -21,6 +22,20 @@ MAXIMUM = Limits(cpus=2, time=5, memory=256, tmpfs=128, filesize=16, file_descri
 
 def as_dict(limits: Limits) -> dict[str, Any]:
     return {name: getattr(limits, name) for name in LIMIT_NAMES}
+
+
+def resolve_limits(requested: LimitsOpt | None, maximum: Limits) -> Limits | list[LimitExceeded]:
+    """The resolved limits, or the exceeded ones the error carries."""
+    try:
+        return resolve_or_raise(requested, maximum, RunLimitsExceeded)
+    except RunLimitsExceeded as e:
+        return e.exceeded
+
+
+def test_the_error_says_what_was_asked_and_what_is_allowed() -> None:
+    with pytest.raises(RunLimitsExceeded) as raised:
+        resolve_or_raise(LimitsOpt(time=9, network=True), MAXIMUM, RunLimitsExceeded)
+    assert raised.value.message == "`time`: 9 requested, at most 5; `network` is not allowed (the maximum is false)"
 
 
 # ------------------------------------------------------------------ resolve_limits
@@ -127,9 +142,16 @@ def test_names_with_something_besides_dots_are_fine(name: str) -> None:
 
 
 def test_duplicate_names_within_one_list_are_rejected() -> None:
-    """Two files with the same name in one request cannot both be written."""
-    with pytest.raises(InvalidFileNames):
+    """Two files with the same name in one request cannot both be written; the message says which."""
+    with pytest.raises(InvalidFileNames) as raised:
         check_file_names(None, files("a", "b", "a"))
+    assert raised.value.message == "file name `a`: two files have this name"
+
+
+def test_the_dots_message_names_the_file() -> None:
+    with pytest.raises(InvalidFileNames) as raised:
+        check_file_names(None, files("ok", ".."))
+    assert raised.value.message == "file name `..`: a name may not consist only of dots"
 
 
 @pytest.mark.parametrize("position", [0, 1])
@@ -169,8 +191,9 @@ def test_variable_underscore_is_rejected_in_any_list(position: int) -> None:
     """`_` is set by shells themselves; the original refuses it in build and run env vars."""
     lists: list[list[EnvVar] | None] = [env("A"), env("B")]
     lists[position] = env("X", "_")
-    with pytest.raises(InvalidEnvVars):
+    with pytest.raises(InvalidEnvVars) as raised:
         check_env_vars(*lists)
+    assert "`_`" in str(raised.value.message)
 
 
 @pytest.mark.parametrize("name", ["__", "_A", "A_", "A", "_1"])

@@ -333,3 +333,23 @@ def test_nsjail_path_is_resolved(tmp_path: Path) -> None:
     link = tmp_path / "nsjail"
     link.symlink_to(binary)
     assert load(NSJAIL_PATH=str(link)).nsjail_path == str(binary.resolve())
+
+
+@pytest.mark.parametrize(("programs", "jobs"), [("/srv/x", "/srv/x"), ("/srv/x", "/srv/x/jobs"),
+                                                ("/srv/x/programs", "/srv/x"), ("/srv/x/", "/srv/x")])
+def test_programs_and_jobs_directories_must_be_apart(programs: str, jobs: str) -> None:
+    """The jobs directory is emptied at startup, and the pruner deletes what is not a program."""
+    message = config_error({**REPO_ENV, "PROGRAMS_DIR": programs, "JOBS_DIR": jobs})
+    assert "`programs_dir` and `jobs_dir` must be separate directories, neither inside the other" in message
+
+
+def test_a_bad_value_from_the_environment_is_named_as_such() -> None:
+    assert config_error({**REPO_ENV, "PORT": "abc"}) == \
+        "environment variable PORT: `port`: Expected `int`, got `str`"
+    assert config_error({**REPO_ENV, "RUN_LIMITS__TIME": "soon"}) == \
+        "environment variable RUN_LIMITS__TIME: `run_limits.time`: Expected `int`, got `str`"
+
+
+def test_a_bad_value_in_the_file_names_the_file(tmp_path: Path) -> None:
+    env = edited_config(tmp_path, "port = 8000", 'port = "eight"')
+    assert config_error(env) == f"{tmp_path / 'config.toml'}: `port`: Expected `int`, got `str`"

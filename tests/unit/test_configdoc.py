@@ -39,8 +39,8 @@ def test_check_option_agrees(tmp_path: Path) -> None:
 
 def test_every_key_has_a_row() -> None:
     keys = all_keys()
-    # three sections (two of ten limits, one of five storage caps) stand for their keys
-    assert len(keys) == len(msgspec.structs.fields(Config)) - 3 + 2 * 10 + 5
+    # four sections (two of ten limits, five storage caps, eight request limits) stand for their keys
+    assert len(keys) == len(msgspec.structs.fields(Config)) - 4 + 2 * 10 + 5 + 8
     for key in keys:
         env = key.upper().replace(".", "__")
         assert f"| `{key}` |" in GENERATED, key

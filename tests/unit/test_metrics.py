@@ -194,3 +194,58 @@ def test_exposition_parses_as_prometheus_text() -> None:
     assert families["sandkasten_config_requests"].samples[0].value == 0
     assert families["sandkasten_job_duration_seconds"].type == "histogram"
     assert Metrics.CONTENT_TYPE == "text/plain; charset=utf-8"
+
+
+# ------------------------------------------------------------------ outcomes, slots, process
+
+
+def test_no_created_series() -> None:
+    metrics = Metrics(ENVIRONMENTS)
+    metrics.job_done("run", "python", 0, [])
+    metrics.response(200)
+    with metrics.track_job("run", "python"):
+        pass
+    assert "_created" not in _text(metrics)
+
+
+def test_compile_errors_and_exceeded_limits_are_counted_per_environment() -> None:
+    metrics = Metrics(ENVIRONMENTS)
+    metrics.job_done("compile", "rust", 1, [])
+    metrics.job_done("compile", "rust", 0, [])  # a successful compile is not an error
+    metrics.job_done("run", "python", 137, ["time"])
+    metrics.job_done("run", "python", 137, ["memory", "processes"])
+    metrics.job_done("run", "brainfuck", 137, ["time", "something-new"])
+    assert _sample_lines(metrics, "sandkasten_compile_errors_total") == [
+        'sandkasten_compile_errors_total{environment="rust"} 1.0']
+    assert sorted(_sample_lines(metrics, "sandkasten_limits_exceeded_total")) == [
+        f'sandkasten_limits_exceeded_total{{environment="{UNKNOWN_ENVIRONMENT}",limit="time",step="run"}} 1.0',
+        'sandkasten_limits_exceeded_total{environment="python",limit="memory",step="run"} 1.0',
+        'sandkasten_limits_exceeded_total{environment="python",limit="processes",step="run"} 1.0',
+        'sandkasten_limits_exceeded_total{environment="python",limit="time",step="run"} 1.0',
+    ]
+
+
+def test_http_responses_by_status_class() -> None:
+    metrics = Metrics(ENVIRONMENTS)
+    for status in (200, 201, 307, 404, 422, 500, 999):
+        metrics.response(status)
+    assert sorted(_sample_lines(metrics, "sandkasten_http_responses_total")) == [
+        'sandkasten_http_responses_total{status="2xx"} 2.0',
+        'sandkasten_http_responses_total{status="3xx"} 1.0',
+        'sandkasten_http_responses_total{status="4xx"} 2.0',
+        'sandkasten_http_responses_total{status="5xx"} 1.0',
+    ]
+
+
+def test_requests_in_progress_and_waiting_are_read_at_scrape_time() -> None:
+    metrics = Metrics(ENVIRONMENTS)
+    counts = {"in_progress": 3, "waiting": 7}
+    metrics.watch_slots(in_progress=lambda: counts["in_progress"], waiting=lambda: counts["waiting"])
+    assert _sample_lines(metrics, "sandkasten_requests_in_progress") == ["sandkasten_requests_in_progress 3.0"]
+    counts["waiting"] = 0
+    assert _sample_lines(metrics, "sandkasten_requests_waiting") == ["sandkasten_requests_waiting 0.0"]
+
+
+def test_the_process_collector_reports_the_daemon() -> None:
+    families = {f.name for f in text_string_to_metric_families(_text(Metrics(ENVIRONMENTS)))}
+    assert {"process_resident_memory_bytes", "process_cpu_seconds", "process_open_fds"} <= families

@@ -14,6 +14,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from sandkasten_py.api.errors import UnprocessableContent
+from sandkasten_py.api.request_limits import check_request
 from sandkasten_py.schemas import (
     LIMIT_NAMES,
     BenchmarkResult,
@@ -26,6 +28,7 @@ from sandkasten_py.schemas import (
     LimitsOpt,
     MainFile,
     PublicConfig,
+    RequestLimits,
     ResourceUsage,
     RunRequest,
     RunResult,
@@ -40,10 +43,15 @@ def decode(value: Any, type_: type) -> Any:
 
 
 def rejects(value: Any, type_: type) -> bool:
-    """Whether decoding `value` as `type_` fails validation."""
+    """Whether the daemon refuses `value` as `type_`: in decoding (the shape), or, for whole
+    requests, in the check of the default `request_limits` (sizes and counts) that follows it."""
     try:
-        decode(value, type_)
+        decoded = decode(value, type_)
     except msgspec.ValidationError:
+        return True
+    try:
+        check_request(decoded, RequestLimits())
+    except UnprocessableContent:
         return True
     return False
 
@@ -217,7 +225,7 @@ def test_env_var_name_pattern(name: str, ok: bool) -> None:
 )
 def test_env_var_value_length_in_characters_and_no_nul(value: str, ok: bool) -> None:
     """Values are at most 256 characters (not bytes) and may contain anything but NUL."""
-    assert rejects({"name": "A", "value": value}, EnvVar) is not ok
+    assert rejects({"env_vars": [{"name": "A", "value": value}]}, RunRequest) is not ok
 
 
 # ------------------------------------------------------------------ args, lists, contents
@@ -277,8 +285,8 @@ def test_list_length_limits(type_: type, make_body: Any, field: str, limit: int,
 @pytest.mark.parametrize(
     "wrap",
     [
-        pytest.param(lambda c: (MainFile, {"content": c}), id="main_file"),
-        pytest.param(lambda c: (File, {"name": "f", "content": c}), id="file"),
+        pytest.param(lambda c: (BuildRequest, build(main_file={"content": c})), id="main_file"),
+        pytest.param(lambda c: (RunRequest, {"files": [{"name": "f", "content": c}]}), id="file"),
         pytest.param(lambda c: (RunRequest, {"stdin": c}), id="stdin"),
     ],
 )
@@ -391,7 +399,7 @@ def test_response_structs_keep_the_original_field_order() -> None:
     public = PublicConfig(program_ttl=1, max_concurrent_jobs=2, compile_limits=LIMITS,
                           run_limits=LIMITS, base_resource_usage_runs=3)
     assert keys_in_order(public) == ["program_ttl", "max_concurrent_jobs", "compile_limits",
-                                     "run_limits", "base_resource_usage_runs"]
+                                     "run_limits", "base_resource_usage_runs", "request_limits"]
     assert keys_in_order(BenchmarkResult(min=1, avg=2, max=3)) == ["min", "avg", "max"]
 
 

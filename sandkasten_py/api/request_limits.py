@@ -1,0 +1,69 @@
+"""Sizes and counts of a request, checked against the configured `request_limits` after decoding.
+
+msgspec checks the shape of a request; how big it may be is configuration (a judge with large
+test inputs raises `file_length` and `stdin_length`), so it is checked here, at the API edge,
+before anything runs. The messages keep msgspec's form, which clients already see for every
+other validation error, and name the configuration key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sandkasten_py.api.errors import UnprocessableContent
+from sandkasten_py.schemas import BuildRequest, BuildRunRequest, EnvVar, File, RequestLimits, RunRequest
+
+
+def check_request(body: object, limits: RequestLimits) -> None:
+    """Raise UnprocessableContent (422) for the first part of `body` over its limit."""
+    if isinstance(body, BuildRunRequest):
+        _check_build(body.build, limits, "$.build")
+        if body.run is not None:
+            _check_run(body.run, limits, "$.run")
+    elif isinstance(body, BuildRequest):
+        _check_build(body, limits, "$")
+    elif isinstance(body, RunRequest):
+        _check_run(body, limits, "$")
+
+
+def _check_build(build: BuildRequest, limits: RequestLimits, at: str) -> None:
+    _text(build.main_file.content, limits.file_length, f"{at}.main_file.content", "file_length")
+    _files(build.files, limits, f"{at}.files")
+    _env_vars(build.env_vars, limits, f"{at}.env_vars")
+
+
+def _check_run(run: RunRequest, limits: RequestLimits, at: str) -> None:
+    if run.stdin is not None:
+        _text(run.stdin, limits.stdin_length, f"{at}.stdin", "stdin_length")
+    args = run.args or []
+    _count(args, limits.args, f"{at}.args", "args")
+    for index, arg in enumerate(args):
+        _text(arg, limits.arg_length, f"{at}.args[{index}]", "arg_length")
+    _files(run.files, limits, f"{at}.files")
+    _env_vars(run.env_vars, limits, f"{at}.env_vars")
+
+
+def _files(files: Sequence[File] | None, limits: RequestLimits, at: str) -> None:
+    files = files or []
+    _count(files, limits.files, at, "files")
+    for index, file in enumerate(files):
+        _text(file.content, limits.file_length, f"{at}[{index}].content", "file_length")
+
+
+def _env_vars(variables: Sequence[EnvVar] | None, limits: RequestLimits, at: str) -> None:
+    variables = variables or []
+    _count(variables, limits.env_vars, at, "env_vars")
+    for index, variable in enumerate(variables):
+        _text(variable.value, limits.env_var_length, f"{at}[{index}].value", "env_var_length")
+
+
+def _count(items: Sequence[object], maximum: int, at: str, key: str) -> None:
+    if len(items) > maximum:
+        raise UnprocessableContent(f"parse request payload error: Expected `array` of length <= "
+                                   f"{maximum} - at `{at}` (configuration key `request_limits.{key}`)")
+
+
+def _text(text: str, maximum: int, at: str, key: str) -> None:
+    if len(text) > maximum:
+        raise UnprocessableContent(f"parse request payload error: Expected `str` of length <= "
+                                   f"{maximum} - at `{at}` (configuration key `request_limits.{key}`)")
