@@ -109,11 +109,15 @@ fi
 
 
 def host_usage(directory: Path) -> tuple[int, int]:
-    """(bytes allocated, inodes) under `directory`, links not followed."""
+    """(bytes allocated, inodes) under `directory`, links not followed; what the pruner deletes
+    meanwhile is not counted."""
     allocated = inodes = 0
     for root, dirs, files in os.walk(directory):
         for name in dirs + files:
-            info = os.lstat(os.path.join(root, name))
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
             allocated += info.st_blocks * 512
             inodes += 1
     return allocated, inodes
