@@ -85,17 +85,23 @@ class JobCgroup:
         self._file(controller, name).write_text(value)
 
     def _read(self, controller: str, name: str) -> str:
-        return self._file(controller, name).read_text()
+        return _read_file(self._file(controller, name))
 
     def set_limits(self, memory_bytes: int, processes: int) -> None:
         """Limit memory (no swap) and the number of tasks."""
         pids = str(processes + NSJAIL_PROCESSES)
         if self.version == 1:
-            self._write("memory", "memory.limit_in_bytes", str(memory_bytes))
-            # Absent when the kernel accounts no swap; there is none to limit then. (Opening a
-            # missing cgroup file for writing fails with EACCES, not ENOENT, so look first.)
+            # memsw is absent when the kernel accounts no swap; there is none to limit then.
+            # (Opening a missing cgroup file for writing fails with EACCES, not ENOENT, so look
+            # first.) The kernel refuses a memory limit above the memsw limit, so when a limit
+            # is raised (a ready gate has the usual limits set), memsw goes first.
+            names = ["memory.limit_in_bytes"]
             if self._file("memory", "memory.memsw.limit_in_bytes").exists():
-                self._write("memory", "memory.memsw.limit_in_bytes", str(memory_bytes))
+                names.append("memory.memsw.limit_in_bytes")
+                if memory_bytes > int(self._read("memory", "memory.limit_in_bytes")):
+                    names.reverse()
+            for name in names:
+                self._write("memory", name, str(memory_bytes))
             self._write("pids", "pids.max", pids)
         else:
             self._write("memory", "memory.max", str(memory_bytes))
@@ -126,25 +132,22 @@ class JobCgroup:
         )
 
     def pids(self) -> list[int]:
-        """Processes still in the cgroup."""
+        """Processes still in the cgroup (in any of its hierarchies)."""
         found: set[int] = set()
         for directory in self._distinct_directories():
-            try:
-                found.update(int(p) for p in (directory / "cgroup.procs").read_text().split())
-            except FileNotFoundError:
-                pass
+            found.update(_procs(directory))
         return sorted(found)
 
     def kill_all(self) -> None:
-        """SIGKILL every process left in the cgroup."""
+        """SIGKILL every process left in the cgroup.
+
+        One hierarchy is enough to find them: a job's processes descend from a gate that was in
+        all of them, and nothing in a jail can move itself (there is no cgroup file system).
+        """
         if self.version == 2 and self._file("pids", "cgroup.kill").exists():
             self._write("pids", "cgroup.kill", "1")
             return
-        for pid in self.pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill(_procs(self.directories["pids"]))
 
     def remove(self, attempts: int = 50) -> None:
         """Kill what is left and remove the cgroup directories."""
@@ -158,7 +161,7 @@ class JobCgroup:
                 except OSError as e:
                     if e.errno != errno.EBUSY or attempt == attempts - 1:
                         raise CgroupError(f"cannot remove {directory}: {e.strerror}") from None
-                    self.kill_all()
+                    _kill(_procs(directory))
                     time.sleep(0.01)  # exiting tasks leave the cgroup asynchronously
 
     def _distinct_directories(self) -> Iterator[Path]:
@@ -167,6 +170,34 @@ class JobCgroup:
             if directory not in seen:
                 seen.add(directory)
                 yield directory
+
+
+def _read_file(path: Path) -> str:
+    # os-level reads: the counters are read on the event loop after every job, and pathlib's
+    # buffered text I/O costs several times the system calls.
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks).decode()
+    finally:
+        os.close(fd)
+
+
+def _procs(directory: Path) -> list[int]:
+    try:
+        return [int(pid) for pid in _read_file(directory / "cgroup.procs").split()]
+    except FileNotFoundError:
+        return []
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 class Cgroups:

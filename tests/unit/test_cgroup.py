@@ -233,6 +233,9 @@ def test_setup_v2_absolute_parent(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ JobCgroup, v1
 
 
+UNLIMITED = 9223372036854771712  # what v1 reports for "no limit"
+
+
 def v1_job(root: Path) -> JobCgroup:
     directories = {c: root / c / "sandkasten" / "job" for c in ("memory", "pids", "cpuacct")}
     for directory in directories.values():
@@ -243,12 +246,40 @@ def v1_job(root: Path) -> JobCgroup:
 def test_v1_set_limits(tmp_path: Path) -> None:
     """Memory and memory+swap get the same limit (no swap); pids has one extra for nsjail."""
     job = v1_job(tmp_path)
-    (job.directories["memory"] / "memory.memsw.limit_in_bytes").touch()  # swap is accounted
-    job.set_limits(256_000_000, 64)
     memory = job.directories["memory"]
+    (memory / "memory.limit_in_bytes").write_text(f"{UNLIMITED}\n")
+    (memory / "memory.memsw.limit_in_bytes").write_text(f"{UNLIMITED}\n")  # swap is accounted
+    job.set_limits(256_000_000, 64)
     assert (memory / "memory.limit_in_bytes").read_text() == "256000000"
     assert (memory / "memory.memsw.limit_in_bytes").read_text() == "256000000"
     assert (job.directories["pids"] / "pids.max").read_text() == "65"
+
+
+def test_v1_limits_can_be_raised_and_lowered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ready gate's cgroup has the usual limits set; a job with other limits changes them.
+
+    The kernel refuses (EINVAL) a memory limit above the memory+swap limit, and a memory+swap
+    limit below the memory limit, so the order of the two writes depends on the direction. The
+    fake applies the kernel's rule.
+    """
+    job = v1_job(tmp_path)
+    memory = job.directories["memory"]
+    limit, memsw = memory / "memory.limit_in_bytes", memory / "memory.memsw.limit_in_bytes"
+    limit.write_text(f"{UNLIMITED}\n")
+    memsw.write_text(f"{UNLIMITED}\n")
+    original = pathlib.Path.write_text
+
+    def kernel_write_text(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        if self == limit and int(data) > int(memsw.read_text()):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), str(self))
+        if self == memsw and int(data) < int(limit.read_text()):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), str(self))
+        return original(self, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pathlib.Path, "write_text", kernel_write_text)
+    for memory_bytes in (256_000_000, 1_024_000_000, 64_000_000, 64_000_000, 512_000_000):
+        job.set_limits(memory_bytes, 10)
+        assert (int(limit.read_text()), int(memsw.read_text())) == (memory_bytes, memory_bytes)
 
 
 def test_v1_set_limits_without_swap_accounting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
