@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.conftest import Daemon, sandbox_missing, start_daemon  # noqa: E402
+from tests.conftest import Daemon, ready_gate, sandbox_missing, start_daemon  # noqa: E402
 
 NOBODY = 65534
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -375,9 +375,10 @@ def daemon_cgroup_dirs(daemon_pid: int) -> list[Path]:
 
 
 def job_cgroups(daemon_pid: int) -> list[str]:
-    """Job cgroups (directories) under the daemon's own cgroup directories."""
+    """Job cgroups (directories) under the daemon's own cgroup directories, besides those of
+    ready gates (processes waiting for a job)."""
     return [str(job) for directory in daemon_cgroup_dirs(daemon_pid) if directory.is_dir()
-            for job in directory.iterdir() if job.is_dir()]
+            for job in directory.iterdir() if job.is_dir() and not ready_gate(job)]
 
 
 def mounts_under(*directories: Path) -> list[str]:

@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -34,6 +37,7 @@ class Service:
     programs: ProgramService
     store: ProgramStore
     job_dirs: JobDirs
+    runner: NsjailRunner
     cgroups: Cgroups | None
     networks: Networks | None
     leftover_jobs: list[str]
@@ -41,8 +45,11 @@ class Service:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Clean up after an earlier run in the background, prune programs; release all at the end."""
+        workers = started_workers()
+        asyncio.get_running_loop().set_default_executor(workers)
         if self.networks is not None:
             await self.networks.remove_leftovers()
+        await self.runner.start()
         cleanup = asyncio.create_task(self.job_dirs.remove_leftovers(self.leftover_jobs))
         pruner = self.programs.pruner
         prune_loop = asyncio.create_task(pruner.run_forever(self.config.prune_programs_interval))
@@ -56,6 +63,9 @@ class Service:
                 await prune_loop
             with contextlib.suppress(asyncio.CancelledError):
                 await cleanup
+            await self.runner.close()
+            await self.job_dirs.drain()
+            workers.shutdown(wait=True)
             self.close()
 
     def close(self) -> None:
@@ -64,6 +74,23 @@ class Service:
             self.cgroups.close()
         self.job_dirs.close()
         self.store.close()
+
+
+WORKERS = min(32, (os.cpu_count() or 1) + 4)  # as many as asyncio's default executor
+
+
+def started_workers(count: int = WORKERS) -> ThreadPoolExecutor:
+    """The threads for blocking work (`asyncio.to_thread`, `run_in_executor`), all started now.
+
+    The default executor starts a thread when work finds none idle, inside `submit`, on the
+    event loop: a clone and a handshake with the new thread, seen holding the loop for 20 ms
+    under load. Started here, before anything is served, none starts later.
+    """
+    workers = ThreadPoolExecutor(max_workers=count, thread_name_prefix="sandkasten-worker")
+    all_running = threading.Barrier(count)
+    for _ in range(count):  # each waits for all the others, so each task gets a thread of its own
+        workers.submit(all_running.wait)
+    return workers
 
 
 def wire(config: Config, environments: dict[str, Environment], observer: JobObserver | None = None) -> Service:
@@ -82,6 +109,6 @@ def wire(config: Config, environments: dict[str, Environment], observer: JobObse
     networks = Networks.find()
     if networks is None:
         config = without_network(config)
-    runner = NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks)
+    runner = NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks, config.run_limits)
     programs = ProgramService(config, environments, store, job_dirs, runner, observer)
-    return Service(config, programs, store, job_dirs, cgroups, networks, leftovers)
+    return Service(config, programs, store, job_dirs, runner, cgroups, networks, leftovers)

@@ -20,10 +20,37 @@ from pathlib import Path
 import pytest
 import requests
 
+from sandkasten_py.sandbox.gates import BASH, GATE_SCRIPT, GATE_NAME
+
 ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ROOT / "pkgs" / "share" / "sandkasten" / "packages"
 CGROUP_PARENT = Path("/sys/fs/cgroup/memory/sandkasten")
 STARTUP_TIMEOUT_S = 30
+SETTLE_S = 10  # how long cleanup after a response (it runs in the background) may take
+
+
+def settled(find: Callable[[], object], expected: object, seconds: float = SETTLE_S) -> object:
+    """Call `find` until it returns `expected` or `seconds` pass; returns what it returned last.
+
+    The daemon answers first and then removes a job's directory and cgroup in the background,
+    so "nothing is left" holds a moment after the response, not at once."""
+    deadline = time.monotonic() + seconds
+    while (found := find()) != expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
+def ready_gate(cgroup: Path) -> bool:
+    """Whether a job cgroup holds only a ready gate: a process waiting for the argv of a job
+    (the daemon keeps a few ready; see sandkasten_py/sandbox/gates.py), not a job."""
+    try:
+        pids = (cgroup / "cgroup.procs").read_text().split()
+        if len(pids) != 1:
+            return False
+        argv = Path(f"/proc/{pids[0]}/cmdline").read_bytes().split(b"\0")[:-1]
+    except OSError:
+        return False
+    return argv == [os.fsencode(arg) for arg in (BASH, "-c", GATE_SCRIPT, GATE_NAME)]
 
 
 def sandbox_missing() -> str | None:

@@ -2,17 +2,17 @@
 
 The life of a job:
 
-1. make its cgroup and set the memory and process limits;
-2. spawn ``sh -c 'read <&3 && exec nsjail ...'``: a gate that waits until the daemon has moved it
-   into the cgroup, so nothing of the job ever runs outside it (no ``preexec_fn``, which is unsafe
-   in a threaded process);
-3. feed stdin and drain stdout, stderr and nsjail's log *while* the job runs, keeping at most the
+1. take a ready gate (gates.py): a process already in a fresh cgroup of its own, waiting for an
+   argv, so that nothing of the job ever runs outside its cgroup and the slow move into a cgroup
+   is not on the request's path; set the cgroup's memory and process limits; hand it nsjail's
+   argv;
+2. feed stdin and drain stdout, stderr and nsjail's log *while* the job runs, keeping at most the
    limit of each stream; a stream over its limit ends the job;
-4. end the job at its wall-clock deadline: SIGTERM to nsjail, which kills the job and still
+3. end the job at its wall-clock deadline: SIGTERM to nsjail, which kills the job and still
    reports its resource usage to ``wait4`` (a SIGKILL to nsjail would lose it); whatever
    remains in the cgroup a moment later is SIGKILLed;
-5. reap nsjail with ``wait4``, read the cgroup counters (peak memory, OOM kills, refused forks,
-   CPU time), make sure no process is left and remove the cgroup.
+4. reap nsjail with ``wait4``, read the cgroup counters (peak memory, OOM kills, refused forks,
+   CPU time), make sure no process is left, and remove the cgroup in the background.
 
 Errors: everything that goes wrong around the job (not inside it) is raised as ``SandboxError``.
 """
@@ -31,13 +31,14 @@ from collections.abc import Callable
 from sandkasten_py import safefs
 from sandkasten_py.sandbox.argv import LOG_FD, MB, MIB, nsjail_argv
 from sandkasten_py.sandbox.cgroup import CgroupError, Cgroups, CgroupStats, JobCgroup
+from sandkasten_py.sandbox.gates import Gate, GateError, GatePool
 from sandkasten_py.sandbox.job import JobOutcome, JobSpec, JobStatus
 from sandkasten_py.sandbox.network import NetworkError, Networks
 from sandkasten_py.sandbox.pipes import Pipes, Stream
+from sandkasten_py.schemas import Limits
 
 log = logging.getLogger(__name__)
 
-GATE = 'read -r _ <&3 && exec 3<&- && exec "$@"'
 LOG_LIMIT = 64 * 1024  # bytes of nsjail's own messages kept
 KILL_GRACE_S = 1.0  # after SIGTERM to nsjail, SIGKILL the whole cgroup
 DRAIN_AFTER_EXIT_S = 2.0  # output still buffered when nsjail exits
@@ -52,60 +53,73 @@ class SandboxError(Exception):
 class NsjailRunner:
     """Runs jobs in nsjail, each in a cgroup of its own (or with rlimits only)."""
 
-    def __init__(self, nsjail_path: str, cgroups: Cgroups | None, networks: Networks | None = None) -> None:
+    def __init__(self, nsjail_path: str, cgroups: Cgroups | None, networks: Networks | None = None,
+                 usual_limits: Limits | None = None) -> None:
         self.nsjail_path = nsjail_path
         self.cgroups = cgroups
         self.networks = networks
+        # Ready gates have the usual (run step) limits set already: most jobs then write nothing.
+        preset = None if usual_limits is None else (usual_limits.memory * MB, usual_limits.processes)
+        self.gates = GatePool(cgroups, limits=preset)
+        self._cleanups: set[asyncio.Future[None]] = set()
+
+    async def start(self) -> None:
+        """Make the first gates ready (in the background)."""
+        self.gates.refill()
+
+    async def close(self) -> None:
+        """Discard the ready gates and wait for the cgroups still being removed."""
+        await self.gates.close()
+        await asyncio.gather(*self._cleanups, return_exceptions=True)
 
     async def run(self, spec: JobSpec) -> JobOutcome:
         """Run `spec` to its end and report how it ended."""
-        cgroup = self._create_cgroup(spec)
-        use_cgroup = cgroup is not None
+        gate = await self._take_gate(spec)
+        use_cgroup = gate.cgroup is not None
         try:
             if not spec.limits.network:
                 return await _Job(spec, nsjail_argv(self.nsjail_path, spec, use_cgroup=use_cgroup),
-                                  cgroup).run()
+                                  gate).run()
             if self.networks is None:
                 raise SandboxError("network access for jobs is not available on this host")
             try:
                 async with self.networks.namespace(uuid.uuid4().hex[:12]) as netns:
                     argv = nsjail_argv(self.nsjail_path, spec, use_cgroup=use_cgroup,
                                        resolv_conf=self.networks.resolv_conf)
-                    enter = (self.networks.tools["nsenter"], f"--net={netns}", "--")
-                    return await _Job(spec, argv, cgroup, enter).run()
+                    enter = [self.networks.tools["nsenter"], f"--net={netns}", "--"]
+                    return await _Job(spec, [*enter, *argv], gate).run()
             except NetworkError as e:
                 raise SandboxError(str(e)) from e
         finally:
-            if cgroup is not None:
-                try:
-                    cgroup.remove()
-                except CgroupError:
-                    log.exception("job cgroup left behind")
+            self._clean_up(gate)
 
-    def _create_cgroup(self, spec: JobSpec) -> JobCgroup | None:
-        if self.cgroups is None:
-            return None
+    async def _take_gate(self, spec: JobSpec) -> Gate:
         try:
-            cgroup = self.cgroups.create(uuid.uuid4().hex)
-        except CgroupError as e:
+            gate = await self.gates.take()
+        except GateError as e:
             raise SandboxError(str(e)) from e
         try:
-            cgroup.set_limits(spec.limits.memory * MB, spec.limits.processes)
+            gate.limit(spec.limits.memory * MB, spec.limits.processes)
         except OSError as e:
-            cgroup.remove()
+            self._clean_up(gate)
             raise SandboxError(f"cannot limit the job's cgroup: {e}") from e
-        return cgroup
+        return gate
+
+    def _clean_up(self, gate: Gate) -> None:
+        """Kill whatever is left of the gate and remove its cgroup, off the request's path."""
+        future = asyncio.get_running_loop().run_in_executor(None, gate.discard)
+        self._cleanups.add(future)
+        future.add_done_callback(self._cleanups.discard)
 
 
 class _Job:
     """The state of one running job (used once)."""
 
-    def __init__(self, spec: JobSpec, argv: list[str], cgroup: JobCgroup | None,
-                 enter: tuple[str, ...] = ()) -> None:
+    def __init__(self, spec: JobSpec, argv: list[str], gate: Gate) -> None:
         self.spec = spec
         self.argv = argv
-        self.cgroup = cgroup
-        self.enter = enter  # a command that runs the rest in the job's network namespace
+        self.gate = gate
+        self.cgroup = gate.cgroup
         self.loop = asyncio.get_running_loop()
         self.pid = 0
         self.kill_reasons: list[str] = []
@@ -113,10 +127,10 @@ class _Job:
 
     async def run(self) -> JobOutcome:
         limits = self.spec.limits
-        fds = Pipes()
+        fds = self.gate.pipes
         try:
             started = time.monotonic()
-            self._spawn(fds)
+            self._open_gate()
             exited = self.loop.create_future()
             pidfd = os.pidfd_open(self.pid)
             self.loop.add_reader(pidfd, _resolve, exited)
@@ -138,6 +152,7 @@ class _Job:
             _, wait_status, rusage = os.wait4(self.pid, 0)
             wall_ms = int((time.monotonic() - started) * 1000)
             self.pid = 0
+            self.gate.reaped()
             stdin_done()
             # The job's processes died with nsjail (they live in its pid namespace); what they
             # wrote before is still in the pipes.
@@ -159,35 +174,14 @@ class _Job:
         return self._outcome(wait_status, rusage, stats, wall_ms, stdout, stderr, nsjail_log,
                              filled_a_file)
 
-    def _spawn(self, fds: Pipes) -> None:
+    def _open_gate(self) -> None:
+        """Hand the waiting gate nsjail's argv: it becomes the job, in its cgroup already."""
+        self.pid = self.gate.pid
         try:
-            command = [*self.enter, "/bin/sh", "-c", GATE, "sh", *self.argv]
-            self.pid = os.posix_spawn(
-                command[0], command, {},
-                file_actions=[
-                    (os.POSIX_SPAWN_DUP2, fds.stdin_r, 0),
-                    (os.POSIX_SPAWN_DUP2, fds.stdout_w, 1),
-                    (os.POSIX_SPAWN_DUP2, fds.stderr_w, 2),
-                    (os.POSIX_SPAWN_DUP2, fds.gate_r, 3),
-                    (os.POSIX_SPAWN_DUP2, fds.log_w, LOG_FD),
-                ],
-                setsid=True,
-                # Python ignores SIGPIPE and SIGXFSZ; a job must get the default actions (a
-                # write past the file size limit kills it with SIGXFSZ, as Sandkasten reports).
-                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
-            )
-        except OSError as e:
-            raise SandboxError(f"cannot start nsjail: {e}") from e
-        fds.close_child_ends()
-        try:
-            if self.cgroup is not None:
-                self.cgroup.enter(self.pid)
-            os.write(fds.gate_w, b"\n")
+            self.gate.open(self.argv)
         except OSError as e:
             self._abandon()
-            raise SandboxError(f"cannot confine the job: {e}") from e
-        finally:
-            fds.close_gate()
+            raise SandboxError(f"cannot start the job: {e}") from e
 
     def _feed_stdin(self, fds: Pipes) -> Callable[[], None]:
         """Write stdin without blocking; returns a function that stops writing."""
@@ -254,6 +248,7 @@ class _Job:
         except ChildProcessError:
             pass
         self.pid = 0
+        self.gate.reaped()
 
     async def _filled_a_file(self) -> bool:
         """Whether the job left a file at its `filesize` limit in a place it could write.

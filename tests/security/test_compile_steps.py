@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from sandkasten_py.sandbox import tmpfs
+from tests.conftest import settled
 from tests.security.jobs import expect_error
 
 pytestmark = pytest.mark.sandbox
@@ -124,9 +125,10 @@ def host_usage(directory: Path) -> tuple[int, int]:
 
 
 def assert_nothing_left(daemon: Any, program_id: str | None = None) -> None:
-    """No job directory and no mount of the daemon's is left; a failed build left no program."""
-    assert sorted(os.listdir(daemon.jobs_dir)) == [".lock"]
-    assert tmpfs.mounts_below(str(daemon.jobs_dir)) == []
+    """No job directory and no mount of the daemon's is left (a moment after the response: the
+    daemon removes them in the background); a failed build left no program."""
+    assert settled(lambda: sorted(os.listdir(daemon.jobs_dir)), [".lock"]) == [".lock"]
+    assert settled(lambda: tmpfs.mounts_below(str(daemon.jobs_dir)), []) == []
     assert tmpfs.mounts_below(str(daemon.programs_dir)) == []
     if program_id is not None:
         assert not (daemon.programs_dir / program_id).exists()

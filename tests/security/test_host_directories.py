@@ -30,7 +30,7 @@ import pytest
 import requests
 
 from sandkasten_py.sandbox import tmpfs
-from tests.conftest import ROOT, ENVIRONMENTS, free_port
+from tests.conftest import ENVIRONMENTS, ROOT, free_port, settled
 from tests.security.jobs import run
 
 pytestmark = pytest.mark.sandbox
@@ -201,5 +201,5 @@ int main(void) {
     levels, files = map(int, result["stdout"].split())
     # /tmp holds storage_limits.tmp_files (10,000) files and directories, its root included
     assert (levels, levels + files) == (5000, 10000), result
-    assert sorted(os.listdir(daemon.jobs_dir)) == [".lock"]
-    assert tmpfs.mounts_below(str(daemon.jobs_dir)) == []
+    assert settled(lambda: sorted(os.listdir(daemon.jobs_dir)), [".lock"]) == [".lock"]
+    assert settled(lambda: tmpfs.mounts_below(str(daemon.jobs_dir)), []) == []
