@@ -10,8 +10,8 @@
 |            | `program_files` inodes (`/program`), copied into the store after a success  |
 
 Nothing a job writes lands on the host's disk: both writable places are capped tmpfs mounts,
-which this module makes before the job and unmounts after it. Creating and removing happen in
-a thread. The directory is locked for as long as a daemon uses it; at startup, whatever an
+which this module makes before the job and unmounts after it. Creating happens in a thread;
+removing too, after the request has its answer. The directory is locked for as long as a daemon uses it; at startup, whatever an
 earlier run left (mounts included) is removed in the background.
 """
 
@@ -56,6 +56,7 @@ class JobDirs:
         self.jobs_dir = jobs_dir
         self.storage = storage
         self._lock_fd: int | None = None
+        self._removals: set[asyncio.Future[None]] = set()
 
     def prepare(self) -> list[str]:
         """Lock and create the directory, and unmount what an earlier run left mounted there.
@@ -96,10 +97,19 @@ class JobDirs:
             await asyncio.to_thread(self._create, path, job, files, tmp_mb)
             yield job
         finally:
-            try:
-                await asyncio.to_thread(self._remove, path, job)
-            except OSError:  # the next start removes it
-                log.exception("cannot remove the job directory %s", path)
+            # Unmounting and deleting take a millisecond or two: not on the request's path.
+            removal = asyncio.get_running_loop().run_in_executor(None, self._remove, path, job)
+            self._removals.add(removal)
+            removal.add_done_callback(self._removed)
+
+    def _removed(self, removal: asyncio.Future[None]) -> None:
+        self._removals.discard(removal)
+        if not removal.cancelled() and removal.exception() is not None:  # the next start removes it
+            log.error("cannot remove a job directory: %s", removal.exception())
+
+    async def drain(self) -> None:
+        """Wait until the job directories being removed are gone."""
+        await asyncio.gather(*self._removals, return_exceptions=True)
 
     def _create(self, path: str, job: JobDir, files: list[tuple[str, bytes]], tmp_mb: int) -> None:
         os.mkdir(path, 0o711)
