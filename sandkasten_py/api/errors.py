@@ -18,11 +18,14 @@ from typing import Any
 
 import msgspec
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from sandkasten_py.programs import (
     CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidEnvVars, InvalidFileNames,
     LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
 )
+
+PIECE_BYTES = 256 * 1024
 
 # error class -> (HTTP status, wire name, description in the OpenAPI document); looked up along the
 # class's MRO, so a subclass of an error is answered as that error.
@@ -74,8 +77,24 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    """A JSON response encoded with msgspec."""
-    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
+    """A JSON response encoded with msgspec (a big one is sent in pieces)."""
+    content = msgspec.json.encode(body)
+    kind = PiecedResponse if len(content) > PIECE_BYTES else Response
+    return kind(content, status_code=status, media_type="application/json")
+
+
+class PiecedResponse(Response):
+    """A complete body sent in pieces of `PIECE_BYTES`: on loopback the kernel delivers what is
+    sent within the sending call, so one send of several MiB would hold the event loop for
+    milliseconds; between pieces other requests get their turn."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        view = memoryview(self.body)
+        for start in range(0, len(view), PIECE_BYTES):
+            end = start + PIECE_BYTES
+            await send({"type": "http.response.body", "body": bytes(view[start:end]),
+                        "more_body": end < len(view)})
 
 
 def program_error_response(error: ProgramError) -> Response:

@@ -9,9 +9,10 @@ import msgspec
 
 from sandkasten_py.config import StorageLimits
 from sandkasten_py.environments import Environment
+from sandkasten_py.offloop import sized
 from sandkasten_py.programs.checks import resolve_limits
 from sandkasten_py.programs.errors import CompileError, CompileLimitsExceeded, InvalidFileNames
-from sandkasten_py.programs.ids import program_id
+from sandkasten_py.programs.ids import program_id, request_size
 from sandkasten_py.programs.jobs import Steps
 from sandkasten_py.programs.locks import KeyedRWLock, Lease, Mode
 from sandkasten_py.programs.output import OutputCaps, OutputRejected
@@ -46,7 +47,7 @@ async def build_program(
     checked only when a build is actually needed.
     """
     store = steps.store
-    pid = program_id(environment, request)
+    pid = await sized(request_size(request), program_id, environment, request)
     lease = await locks.write_unless(pid, lambda: store.is_built(pid))
     try:
         if lease.mode is Mode.READ:

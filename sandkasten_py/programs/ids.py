@@ -44,6 +44,12 @@ def _pairs(pairs: Iterable[tuple[str, str]]) -> bytes:
     return _varint(len(items)) + b"".join(_string(a) + _string(b) for a, b in items)
 
 
+def request_size(request: BuildRequest) -> int:
+    """About how many bytes `program_id` hashes for `request` (to decide where to hash them)."""
+    files = request.files or ()
+    return len(request.main_file.content) + sum(len(f.name) + len(f.content) for f in files)
+
+
 def program_id(environment: Environment, request: BuildRequest) -> uuid.UUID:
     """The id of the program `request` builds in `environment`."""
     manifest = environment.manifest

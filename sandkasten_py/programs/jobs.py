@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import codecs
 import contextlib
 from dataclasses import dataclass
 from typing import ContextManager, Protocol
 
+from sandkasten_py.offloop import sized
 from sandkasten_py.programs.jobdirs import JobDir, JobDirs
 from sandkasten_py.programs.store import ProgramStore
 from sandkasten_py.sandbox import JobOutcome, JobSpec, Mount, NsjailRunner, Symlink
 from sandkasten_py.schemas import EnvVar, File, Limits, ResourceUsage, RunResult
+
+PIECE_BYTES = 3 * 256 * 1024  # a multiple of 3: base64 pieces join without padding between
 
 
 class JobObserver(Protocol):
@@ -74,14 +78,23 @@ class Steps:
             ))
         if self.observer is not None:
             self.observer.job_done(step, environment, outcome.exit_code, list(outcome.exceeded))
-        return to_run_result(outcome, limits, base64_output)
+        return await sized(len(outcome.stdout) + len(outcome.stderr),
+                           to_run_result, outcome, limits, base64_output)
 
 
 def to_run_result(outcome: JobOutcome, limits: Limits, base64_output: bool = False) -> RunResult:
     """The wire form of a job's outcome: output decoded as lossy UTF-8, like Sandkasten, or as
     base64 when asked for (every byte kept)."""
     def text(data: bytes) -> str:
-        return base64.b64encode(data).decode("ascii") if base64_output else data.decode(errors="replace")
+        # Piece by piece: a thread converting a big output gives the event loop the GIL back
+        # between pieces, instead of holding it for the whole conversion.
+        view = memoryview(data)
+        if base64_output:
+            return "".join(base64.b64encode(view[i:i + PIECE_BYTES]).decode("ascii")
+                           for i in range(0, len(view), PIECE_BYTES))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        return "".join(decoder.decode(view[i:i + PIECE_BYTES], final=i + PIECE_BYTES >= len(view))
+                       for i in range(0, len(view), PIECE_BYTES))
 
     return RunResult(
         status=outcome.exit_code,

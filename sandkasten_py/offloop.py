@@ -1,0 +1,24 @@
+"""Work whose cost grows with its input runs in a thread once the input is large.
+
+A thread hop costs about 0.4 ms, so small inputs (the usual request) are handled right on the
+event loop; past `LARGE_BYTES` (hashing, decoding or encoding a few MiB takes 5-50 ms) the work
+moves to a thread, so that one big request does not hold up every other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+LARGE_BYTES = 256 * 1024
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def sized(size: int, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`function(*args, **kwargs)`: in a thread when `size` (bytes of input) is large."""
+    if size > LARGE_BYTES:
+        return await asyncio.to_thread(function, *args, **kwargs)
+    return function(*args, **kwargs)
