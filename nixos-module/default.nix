@@ -137,6 +137,8 @@ in
         - `enable_metrics` (bool, `false`): serve Prometheus metrics on `/metrics`.
         - `access_log` (bool, `true`): log one line per HTTP request (client, method, path,
           status, duration).
+        - `slow_callback_ms` (integer ≥ 0, `0`): a diagnostic; above 0, the event loop runs in
+          asyncio's debug mode and logs each callback that blocks it longer than this.
         - `program_ttl` (integer seconds, `600`): how long a program is kept after it was last
           built or run.
         - `prune_programs_interval` (integer seconds ≥ 1, `60`): time between two sweeps that

@@ -85,6 +85,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Serve Prometheus metrics on `/metrics`."""
     access_log: bool = True
     """Log one line per HTTP request: client, method, path, status and duration."""
+    slow_callback_ms: Annotated[int, Meta(ge=0)] = 0
+    """A diagnostic: when above 0, run the event loop in asyncio's debug mode and log every
+    callback that holds it longer than this many milliseconds (debug mode slows the daemon)."""
     programs_dir: str
     """Directory of built programs (created if missing)."""
     jobs_dir: str

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -17,6 +18,8 @@ import sys
 import msgspec
 
 from sandkasten_py import __version__
+
+SWITCH_INTERVAL_S = 0.0005
 
 DESCRIPTION = """\
 Serve the API. The configuration is read from the file named by --config (or the environment
@@ -79,10 +82,26 @@ def main(argv: list[str]) -> int:
         listener.close()
         print(f"sandkasten: {e}", file=sys.stderr)
         return 2
+    # Everything made so far (modules, environments, the app) lives as long as the daemon:
+    # keep it out of the garbage collector's full collections, which would otherwise walk it
+    # all, holding the event loop for tens of milliseconds.
+    gc.freeze()
+    # A worker thread running Python code keeps the GIL for up to this long when the event loop
+    # wants it back (CPython's default is 5 ms); the loop should not wait that long.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     log.info("Listening on http://%s:%d (API documentation at /docs)",
              f"[{config.host}]" if ":" in config.host else config.host, listener.getsockname()[1])
-    asyncio.run(_serve(app, listener.detach()))  # hypercorn owns the descriptor from here on
+    asyncio.run(_serve(app, listener.detach(), config.slow_callback_ms))  # hypercorn owns the fd now
     return 0
+
+
+def watch_slow_callbacks(loop: asyncio.AbstractEventLoop, milliseconds: int) -> None:
+    """Debug mode: asyncio logs (logger `asyncio`, WARNING) "Executing <callback> took N
+    seconds" for every callback that holds `loop` longer than `milliseconds`."""
+    loop.set_debug(True)
+    loop.slow_callback_duration = milliseconds / 1000
+    logging.getLogger("sandkasten").info(
+        "Event loop in debug mode: callbacks blocking it longer than %d ms are logged", milliseconds)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -91,9 +110,12 @@ def listen(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family, backlog=1024)
 
 
-async def _serve(app: object, listener_fd: int) -> None:
+async def _serve(app: object, listener_fd: int, slow_callback_ms: int) -> None:
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config as HypercornConfig
+
+    if slow_callback_ms > 0:
+        watch_slow_callbacks(asyncio.get_running_loop(), slow_callback_ms)
 
     server = HypercornConfig()
     server.bind = [f"fd://{listener_fd}"]
