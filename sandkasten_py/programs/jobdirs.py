@@ -23,6 +23,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sandkasten_py import safefs
@@ -57,6 +58,9 @@ class JobDirs:
         self.storage = storage
         self._lock_fd: int | None = None
         self._removals: set[asyncio.Future[None]] = set()
+        # One thread removes them, one after the other (see NsjailRunner: not urgent, and fewer
+        # threads wanting the GIL at once).
+        self._remover = ThreadPoolExecutor(1, thread_name_prefix="sandkasten-job-dir-removal")
 
     def prepare(self) -> list[str]:
         """Lock and create the directory, and unmount what an earlier run left mounted there.
@@ -98,7 +102,7 @@ class JobDirs:
             yield job
         finally:
             # Unmounting and deleting take a millisecond or two: not on the request's path.
-            removal = asyncio.get_running_loop().run_in_executor(None, self._remove, path, job)
+            removal = asyncio.get_running_loop().run_in_executor(self._remover, self._remove, path, job)
             self._removals.add(removal)
             removal.add_done_callback(self._removed)
 

@@ -27,6 +27,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from sandkasten_py import safefs
 from sandkasten_py.sandbox.argv import LOG_FD, MB, MIB, nsjail_argv
@@ -62,6 +63,10 @@ class NsjailRunner:
         preset = None if usual_limits is None else (usual_limits.memory * MB, usual_limits.processes)
         self.gates = GatePool(cgroups, limits=preset)
         self._cleanups: set[asyncio.Future[None]] = set()
+        # One thread cleans up after all jobs, one job after the other: cleaning up is not
+        # urgent, and every thread running Python code at the same time makes the event loop
+        # wait longer for the GIL.
+        self._cleaner = ThreadPoolExecutor(1, thread_name_prefix="sandkasten-job-cleanup")
 
     async def start(self) -> None:
         """Make the first gates ready (in the background)."""
@@ -71,6 +76,7 @@ class NsjailRunner:
         """Discard the ready gates and wait for the cgroups still being removed."""
         await self.gates.close()
         await asyncio.gather(*self._cleanups, return_exceptions=True)
+        self._cleaner.shutdown()
 
     async def run(self, spec: JobSpec) -> JobOutcome:
         """Run `spec` to its end and report how it ended."""
@@ -107,7 +113,7 @@ class NsjailRunner:
 
     def _clean_up(self, gate: Gate) -> None:
         """Kill whatever is left of the gate and remove its cgroup, off the request's path."""
-        future = asyncio.get_running_loop().run_in_executor(None, gate.discard)
+        future = asyncio.get_running_loop().run_in_executor(self._cleaner, gate.discard)
         self._cleanups.add(future)
         future.add_done_callback(self._cleanups.discard)
 

@@ -229,7 +229,8 @@ def test_a_job_directory_has_its_files_and_capped_tmpfs_mounts_and_goes_afterwar
             tmp, program = os.statvfs(job.tmp), os.statvfs(job.program)
             assert (tmp.f_blocks * tmp.f_frsize, tmp.f_files) == (1_003_520, 8)  # 1 MB in pages
             assert (program.f_blocks * program.f_frsize, program.f_files) == (2_002_944, 6)
-            return os.path.dirname(job.box)
+        await job_dirs.drain()  # removed in the background, after the job
+        return os.path.dirname(job.box)
 
     path = asyncio.run(scenario())
     assert not os.path.exists(path)
@@ -243,9 +244,12 @@ def test_a_job_directory_goes_when_the_job_fails_and_run_steps_have_no_program_m
     job_dirs.prepare()
 
     async def scenario() -> None:
-        async with job_dirs.job([], tmp_mb=0, compiling=False) as job:
-            assert (job.tmp, job.program) == (None, None)
-            raise RuntimeError("the job failed")
+        try:
+            async with job_dirs.job([], tmp_mb=0, compiling=False) as job:
+                assert (job.tmp, job.program) == (None, None)
+                raise RuntimeError("the job failed")
+        finally:
+            await job_dirs.drain()
 
     with pytest.raises(RuntimeError):
         asyncio.run(scenario())
