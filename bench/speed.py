@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -220,19 +221,30 @@ def main() -> int:
     parser.add_argument("--without-cgroup", action="store_true",
                         help="the daemon with use_cgroup = false (rlimits only): what the cgroup costs")
     arguments = parser.parse_args()
-    quick = arguments.quick
     reason = sandbox_missing()
     if reason:
         print(f"speed: cannot run here: {reason}", file=sys.stderr)
         return 2
-    rounds, seconds, builds, waiting = (20, 2.0, 64, 200) if quick else (150, 6.0, 256, 1000)
     work = Path(tempfile.mkdtemp(prefix="sandkasten-speed-"))
+    try:
+        return measure(work, quick=arguments.quick, without_cgroup=arguments.without_cgroup)
+    finally:
+        # The queue daemon was killed: its job's /tmp may still be mounted (the job itself ends at
+        # nsjail's own time limit, its cgroup goes when the next daemon starts).
+        for point in tmpfs.mounts_below(str(work)):
+            tmpfs.unmount(point)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(work: Path, *, quick: bool, without_cgroup: bool) -> int:
+    """Measure with daemons whose directories are under `work`, and print the table."""
+    rounds, seconds, builds, waiting = (20, 2.0, 64, 200) if quick else (150, 6.0, 256, 1000)
     os.chmod(work, 0o711)
     (work / "main").mkdir(mode=0o711)
     (work / "queue").mkdir(mode=0o711)
     overrides = {"MAX_CONCURRENT_JOBS": "16", "ACCESS_LOG": "false",
                  "RUN_LIMITS__STDOUT_MAX_SIZE": str(2 << 20)}
-    if arguments.without_cgroup:
+    if without_cgroup:
         overrides["USE_CGROUP"] = "false"
     daemon = start_daemon(work / "main", **overrides)
     env = {**os.environ, "CONFIG_PATH": str(ROOT / "config.toml"),
