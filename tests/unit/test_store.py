@@ -37,7 +37,7 @@ def tmp_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     private TMPDIR), that startup check is lifted: these tests are about the store, not it."""
     with tempfile.TemporaryDirectory(prefix="sandkasten-unit-") as directory:
         os.chmod(directory, 0o711)
-        if not all(os.stat(p).st_mode & stat.S_IXOTH for p in [directory, *Path(directory).parents]):
+        if not all(os.stat(p).st_mode & stat.S_IXOTH for p in [Path(directory), *Path(directory).parents]):
             monkeypatch.setattr("sandkasten_py.programs.store._check_traversable", lambda _: None)
         yield Path(directory)
 
