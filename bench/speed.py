@@ -47,6 +47,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from sandkasten_py.config import load_config  # noqa: E402
+from sandkasten_py.programs.jobs import job_limits  # noqa: E402
 from sandkasten_py.programs.store import StoredProgram  # noqa: E402
 from sandkasten_py.sandbox import MB, JobSpec, tmpfs  # noqa: E402
 from sandkasten_py.sandbox.argv import nsjail_argv  # noqa: E402
@@ -76,7 +77,8 @@ class Bare:
         self.argv = nsjail_argv(config.nsjail_path or "nsjail", JobSpec(
             argv=(stored.run_script, stored.main_file), box_dir=str(self.box),
             program_dir=str(program_dir / "files"), program_writable=False, tmp_dir=str(self.tmp),
-            mounts=stored.mounts, symlinks=stored.symlinks, limits=config.run_limits), use_cgroup=False)
+            mounts=stored.mounts, symlinks=stored.symlinks, limits=job_limits(config.run_limits)),
+            use_cgroup=False)
 
     def run(self) -> bytes:
         return subprocess.run(self.argv, capture_output=True, check=False).stdout

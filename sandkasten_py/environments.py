@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from sandkasten_py import __version__
-from sandkasten_py.sandbox import Mount, Symlink
+from sandkasten_py.sandbox import DEFAULT_RUNNER, Mount, Symlink
 from sandkasten_py.schemas import File, MainFile
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     meta: Any = {}
     mounts: list[Mount] = []
     symlinks: list[Symlink] = []
+    runner: str = DEFAULT_RUNNER
+    """The sandbox that runs its compile and run steps (a name the wiring knows)."""
 
 
 class Environment(msgspec.Struct, frozen=True, kw_only=True):

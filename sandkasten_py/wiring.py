@@ -1,7 +1,7 @@
 """The one place that builds the service from the configuration, for `serve` and `sandkasten envs`.
 
-    config -> program store + job directories (locked) -> cgroups, network -> nsjail runner
-           -> programs service
+    config -> program store + job directories (locked) -> cgroups, network -> runners (by
+           name: nsjail) -> programs service (each environment's manifest names its runner)
 
 `wire` does the synchronous setup (it fails with StoreError, CgroupError... before anything
 is served); `Service.running` is the life of the service on the event loop: the background
@@ -15,17 +15,19 @@ import contextlib
 import logging
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sandkasten_py.config import Config, without_network
-from sandkasten_py.environments import Environment
+from sandkasten_py.environments import Environment, ManifestError
 from sandkasten_py.programs import JobDirs, ProgramService, ProgramStore
-from sandkasten_py.programs.jobs import JobObserver
-from sandkasten_py.sandbox import Cgroups, Networks, NsjailRunner, setup_cgroups
+from sandkasten_py.programs.jobs import JobObserver, job_limits
+from sandkasten_py.sandbox import DEFAULT_RUNNER, Cgroups, Networks, NsjailRunner, Runner, setup_cgroups
 
 log = logging.getLogger(__name__)
+
+RUNNERS = (DEFAULT_RUNNER,)  # the names an environment's manifest may give as its `runner`
 
 
 @dataclass
@@ -37,7 +39,8 @@ class Service:
     programs: ProgramService
     store: ProgramStore
     job_dirs: JobDirs
-    runner: NsjailRunner
+    runners: dict[str, Runner]
+    """By name, as environments' manifests name them."""
     cgroups: Cgroups | None
     networks: Networks | None
     leftover_jobs: list[str]
@@ -49,7 +52,8 @@ class Service:
         asyncio.get_running_loop().set_default_executor(workers)
         if self.networks is not None:
             await self.networks.remove_leftovers()
-        await self.runner.start()
+        for runner in self.runners.values():
+            await runner.start()
         cleanup = asyncio.create_task(self.job_dirs.remove_leftovers(self.leftover_jobs))
         pruner = self.programs.pruner
         prune_loop = asyncio.create_task(pruner.run_forever(self.config.prune_programs_interval))
@@ -63,7 +67,8 @@ class Service:
                 await prune_loop
             with contextlib.suppress(asyncio.CancelledError):
                 await cleanup
-            await self.runner.close()
+            for runner in self.runners.values():
+                await runner.close()
             await self.job_dirs.drain()
             workers.shutdown(wait=True)
             self.close()
@@ -93,22 +98,41 @@ def started_workers(count: int = WORKERS) -> ThreadPoolExecutor:
     return workers
 
 
-def wire(config: Config, environments: dict[str, Environment], observer: JobObserver | None = None) -> Service:
-    """Lock and prepare the directories, set up cgroups and network, and build the service."""
+def wire(config: Config, environments: dict[str, Environment], observer: JobObserver | None = None, *,
+         runners: dict[str, Runner] | None = None) -> Service:
+    """Lock and prepare the directories, set up cgroups and network, and build the service.
+
+    `runners` replaces the daemon's own sandboxes, for tests of the layers above with fake
+    runners: no job runs then, so the job directories are plain (no tmpfs, no root needed) and
+    there are neither cgroups nor network namespaces.
+    """
+    fake = runners is not None
+    check_runners(environments, tuple(runners) if runners is not None else RUNNERS)
     log.info("Preparing %s and %s", config.programs_dir, config.jobs_dir)
     store = ProgramStore(config.programs_dir)
     store.prepare()
-    job_dirs = JobDirs(config.jobs_dir, config.storage_limits)
+    job_dirs = JobDirs(config.jobs_dir, config.storage_limits, mount_tmpfs=not fake)
     try:
         leftovers = job_dirs.prepare()
-        cgroups = setup_cgroups(config.cgroup_root, config.cgroup_parent) if config.use_cgroup else None
+        use_cgroup = config.use_cgroup and not fake
+        cgroups = setup_cgroups(config.cgroup_root, config.cgroup_parent) if use_cgroup else None
     except BaseException:
         job_dirs.close()
         store.close()
         raise
-    networks = Networks.find()
+    networks = None if fake else Networks.find()
     if networks is None:
         config = without_network(config)
-    runner = NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks, config.run_limits)
-    programs = ProgramService(config, environments, store, job_dirs, runner, observer)
-    return Service(config, programs, store, job_dirs, runner, cgroups, networks, leftovers)
+    if runners is None:
+        nsjail = NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks, job_limits(config.run_limits))
+        runners = {DEFAULT_RUNNER: nsjail}
+    programs = ProgramService(config, environments, store, job_dirs, runners, observer)
+    return Service(config, programs, store, job_dirs, runners, cgroups, networks, leftovers)
+
+
+def check_runners(environments: dict[str, Environment], runners: tuple[str, ...] = RUNNERS) -> None:
+    """Every environment names one of `runners` (ManifestError otherwise)."""
+    for environment in environments.values():
+        if environment.manifest.runner not in runners:
+            raise ManifestError(f"environment {environment.id}: runner {environment.manifest.runner!r} "
+                                f"is not one of this daemon's runners ({', '.join(runners)})")

@@ -223,7 +223,8 @@ let
         compile_script = if compileScript == null then null else "${compileScript}";
         run_script = "${runScript}";
         closure = "${closureInfo}/store-paths";
-      };
+      }
+      // (if desc ? runner then { inherit (desc) runner; } else { });
       manifestFile = pkgs.writeText "${label}-manifest.json" (builtins.toJSON manifest);
     in
     pkgs.runCommand label

@@ -23,6 +23,7 @@ from sandkasten_py.api.state import AppState
 from sandkasten_py.config import Config
 from sandkasten_py.environments import load_environments
 from sandkasten_py.metrics import Metrics
+from sandkasten_py.sandbox import Runner
 from sandkasten_py.wiring import wire
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,15 @@ log = logging.getLogger(__name__)
 OPERATIONS: list[Operation] = [*configuration.OPERATIONS, *environments.OPERATIONS, *programs.OPERATIONS]
 
 
-def create_app(config: Config) -> Starlette:
-    """Build the daemon's ASGI app: load environments, prepare directories and cgroups."""
+def create_app(config: Config, *, runners: dict[str, Runner] | None = None) -> Starlette:
+    """Build the daemon's ASGI app: load environments, prepare directories and cgroups.
+
+    `runners`: fake sandboxes instead of the daemon's own, for tests (see `wire`)."""
     log.info("Loading environments from %s", ", ".join(config.environments_path))
     envs = load_environments(config.environments_path)
     log.info("Loaded %d environments: %s", len(envs), ", ".join(sorted(envs)) or "none")
     metrics = Metrics(envs)
-    service = wire(config, envs, observer=metrics)
+    service = wire(config, envs, observer=metrics, runners=runners)
     slots = service.programs.slots
     metrics.watch_slots(in_progress=lambda: slots.total - slots.free, waiting=lambda: slots.waiting)
     config = service.config

@@ -170,7 +170,7 @@ def manifest_data(desc: Description, version: str, layout: Layout) -> dict[str, 
               {"source": str(scripts), "target": JAIL_SCRIPTS}]
     mounts += [{"source": str(root) + path.rstrip("/"), "target": path.rstrip("/")}
                for path in desc.host.extra_paths]
-    return {
+    manifest = {
         "sandkasten_version": sandkasten_py.__version__,
         "name": desc.name,
         "version": version,
@@ -184,6 +184,9 @@ def manifest_data(desc: Description, version: str, layout: Layout) -> dict[str, 
         "mounts": mounts,
         "symlinks": [{"path": path, "target": target} for path, target in MERGED_USR_SYMLINKS],
     }
+    if desc.runner is not None:
+        manifest["runner"] = desc.runner
+    return manifest
 
 
 def compute_stamp(desc: Description, closure: list[debian.Package], layout: Layout,

@@ -81,6 +81,7 @@ async def _build(
         main_file=main_file.name,
         mounts=environment.mounts,
         symlinks=tuple(manifest.symlinks),
+        runner=manifest.runner,
     )
     if manifest.compile_script is None:
         sources = [(f.name, f.content.encode()) for f in (main_file, *files)]
@@ -91,6 +92,7 @@ async def _build(
         result = await steps.run(
             job,
             environment=environment.id,
+            runner=manifest.runner,
             argv=(manifest.compile_script, main_file.name, *(f.name for f in files)),
             program_dir=job.program,
             mounts=environment.mounts,

@@ -53,9 +53,12 @@ class JobDir:
 class JobDirs:
     """Makes and removes job directories under `jobs_dir`."""
 
-    def __init__(self, jobs_dir: str, storage: StorageLimits) -> None:
+    def __init__(self, jobs_dir: str, storage: StorageLimits, *, mount_tmpfs: bool = True) -> None:
         self.jobs_dir = jobs_dir
         self.storage = storage
+        # False: `tmp/` and `program/` are plain directories, uncapped. Only for tests of the
+        # layers above with a fake runner, which run no job and need no root.
+        self.mount_tmpfs = mount_tmpfs
         self._lock_fd: int | None = None
         self._removals: set[asyncio.Future[None]] = set()
         # One thread removes them, one after the other (see NsjailRunner: not urgent, and fewer
@@ -121,11 +124,13 @@ class JobDirs:
         safefs.write_files(job.box, files)
         if job.tmp is not None:
             os.mkdir(job.tmp, 0o700)
-            tmpfs.mount_tmpfs(job.tmp, size_bytes=tmp_mb * MB, inodes=self.storage.tmp_files + 1)
+            if self.mount_tmpfs:
+                tmpfs.mount_tmpfs(job.tmp, size_bytes=tmp_mb * MB, inodes=self.storage.tmp_files + 1)
         if job.program is not None:
             os.mkdir(job.program, 0o700)
-            tmpfs.mount_tmpfs(job.program, size_bytes=self.storage.program_size * MB,
-                              inodes=self.storage.program_files + 1, mode=0o755)
+            if self.mount_tmpfs:
+                tmpfs.mount_tmpfs(job.program, size_bytes=self.storage.program_size * MB,
+                                  inodes=self.storage.program_files + 1, mode=0o755)
 
     def _remove(self, path: str, job: JobDir) -> None:
         for point in (job.tmp, job.program):

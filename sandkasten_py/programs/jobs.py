@@ -5,16 +5,24 @@ from __future__ import annotations
 import base64
 import codecs
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ContextManager, Protocol
+
+import msgspec
 
 from sandkasten_py.offloop import sized
 from sandkasten_py.programs.jobdirs import JobDir, JobDirs
 from sandkasten_py.programs.store import ProgramStore
-from sandkasten_py.sandbox import JobOutcome, JobSpec, Mount, NsjailRunner, Symlink
+from sandkasten_py.sandbox import JobLimits, JobOutcome, JobSpec, Mount, Runner, SandboxError, Symlink
 from sandkasten_py.schemas import EnvVar, File, Limits, ResourceUsage, RunResult
 
 PIECE_BYTES = 3 * 256 * 1024  # a multiple of 3: base64 pieces join without padding between
+
+
+def job_limits(limits: Limits) -> JobLimits:
+    """The sandbox's limits for the API's (the same names and units)."""
+    return JobLimits(**msgspec.structs.asdict(limits))
 
 
 class JobObserver(Protocol):
@@ -33,7 +41,8 @@ class JobObserver(Protocol):
 class Steps:
     """Runs compile and run steps: the sandbox, the job directories and who watches the jobs."""
 
-    runner: NsjailRunner
+    runners: Mapping[str, Runner]
+    """By name: the `runner` of an environment's manifest."""
     store: ProgramStore
     job_dirs: JobDirs
     observer: JobObserver | None = None
@@ -49,6 +58,7 @@ class Steps:
         job: JobDir,
         *,
         environment: str,
+        runner: str,
         argv: tuple[str, ...],
         program_dir: str,
         mounts: tuple[Mount, ...],
@@ -58,13 +68,17 @@ class Steps:
         limits: Limits,
         base64_output: bool = False,
     ) -> RunResult:
-        """Run one step in `job` with `program_dir` at `/program`: read-only for a run step; for a
-        compile step (a job with a `/program` tmpfs) that tmpfs, writable."""
+        """Run one step with the runner named `runner`, in `job` with `program_dir` at
+        `/program`: read-only for a run step; for a compile step (a job with a `/program` tmpfs)
+        that tmpfs, writable."""
+        sandbox = self.runners.get(runner)
+        if sandbox is None:  # a program stored by a daemon that had this runner
+            raise SandboxError(f"the runner {runner!r} is not available in this daemon")
         compiling = job.program is not None
         step = "compile" if compiling else "run"
         tracking = self.observer.track_job(step, environment) if self.observer else contextlib.nullcontext()
         with tracking:
-            outcome = await self.runner.run(JobSpec(
+            outcome = await sandbox.run(JobSpec(
                 argv=argv,
                 box_dir=job.box,
                 program_dir=program_dir,
@@ -74,7 +88,7 @@ class Steps:
                 symlinks=symlinks,
                 env=tuple((v.name, v.value) for v in env_vars),
                 stdin=(stdin or "").encode(),
-                limits=limits,
+                limits=job_limits(limits),
             ))
         if self.observer is not None:
             self.observer.job_done(step, environment, outcome.exit_code, list(outcome.exceeded))

@@ -29,6 +29,7 @@ async def run_program(
         return await steps.run(
             job,
             environment=program.environment,
+            runner=program.runner,
             argv=(program.run_script, program.main_file, *(request.args or ())),
             program_dir=steps.store.files_path(program_id),
             mounts=program.mounts,

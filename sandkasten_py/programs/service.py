@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 
 from sandkasten_py.config import Config
 from sandkasten_py.environments import Environment
@@ -24,7 +25,7 @@ from sandkasten_py.programs.prune import Pruner
 from sandkasten_py.programs.run import run_program
 from sandkasten_py.programs.slots import JobSlots
 from sandkasten_py.programs.store import ProgramStore
-from sandkasten_py.sandbox import MB, NsjailRunner
+from sandkasten_py.sandbox import MB, Runner
 from sandkasten_py.schemas import (
     BaseResourceUsage, BenchmarkResult, BuildRequest, BuildResult, BuildRunRequest, BuildRunResult,
     Limits, RunRequest, RunResourceUsage, RunResult,
@@ -37,11 +38,11 @@ class ProgramService:
     """Builds and runs programs; owns the job slots and the per-program locks."""
 
     def __init__(self, config: Config, environments: dict[str, Environment], store: ProgramStore,
-                 job_dirs: JobDirs, runner: NsjailRunner, observer: JobObserver | None = None) -> None:
+                 job_dirs: JobDirs, runners: Mapping[str, Runner], observer: JobObserver | None = None) -> None:
         self.config = config
         self.environments = environments
         self.store = store
-        self.steps = Steps(runner, store, job_dirs, observer)
+        self.steps = Steps(runners, store, job_dirs, observer)
         self.locks = KeyedRWLock()
         self.pruner = Pruner(store, self.locks, config.program_ttl,
                              budget_bytes=config.storage_limits.programs_size * MB)

@@ -31,7 +31,7 @@ import msgspec
 
 from sandkasten_py import safefs
 from sandkasten_py.programs.output import OutputCaps, copy_output
-from sandkasten_py.sandbox import Mount, Symlink
+from sandkasten_py.sandbox import DEFAULT_RUNNER, Mount, Symlink
 from sandkasten_py.schemas import RunResult
 
 NOBODY = 65534  # the job's uid and gid outside its namespace
@@ -97,6 +97,8 @@ class StoredProgram(msgspec.Struct, frozen=True, kw_only=True):
     main_file: str
     mounts: tuple[Mount, ...]
     symlinks: tuple[Symlink, ...]
+    runner: str = DEFAULT_RUNNER
+    """The runner that built it and runs it (programs stored before runners had names: nsjail)."""
 
 
 class ProgramStore:

@@ -1,16 +1,19 @@
-"""The sandbox: runs one command in nsjail with mounts and limits, and reports how it ended.
+"""The sandbox: runs one command in a jail with mounts and limits, and reports how it ended.
 
-Imports nothing above it (programs, api); it only knows `JobSpec` in and `JobOutcome` out.
+Imports nothing above it (programs, api, schemas); it only knows `JobSpec` in and `JobOutcome`
+out, through the `Runner` protocol that each sandbox implements (`NsjailRunner`).
 """
 
 from sandkasten_py.sandbox import tmpfs
 from sandkasten_py.sandbox.argv import MB
 from sandkasten_py.sandbox.cgroup import CgroupError, Cgroups, setup_cgroups
-from sandkasten_py.sandbox.job import JobOutcome, JobSpec, JobStatus, Mount, Symlink
+from sandkasten_py.sandbox.job import (
+    DEFAULT_RUNNER, JobLimits, JobOutcome, JobSpec, JobStatus, Mount, Runner, SandboxError, Symlink,
+)
 from sandkasten_py.sandbox.network import Networks
-from sandkasten_py.sandbox.runner import NsjailRunner, SandboxError
+from sandkasten_py.sandbox.runner import NsjailRunner
 
 __all__ = [
-    "MB", "CgroupError", "Cgroups", "JobOutcome", "JobSpec", "JobStatus", "Mount", "Networks", "NsjailRunner",
-    "SandboxError", "Symlink", "setup_cgroups", "tmpfs",
+    "DEFAULT_RUNNER", "MB", "CgroupError", "Cgroups", "JobLimits", "JobOutcome", "JobSpec", "JobStatus", "Mount", "Networks",
+    "NsjailRunner", "Runner", "SandboxError", "Symlink", "setup_cgroups", "tmpfs",
 ]

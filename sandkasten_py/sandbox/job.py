@@ -1,16 +1,48 @@
-"""What the sandbox is asked to run (`JobSpec`) and what it reports back (`JobOutcome`).
+"""What a runner is asked to run (`JobSpec`), what it reports back (`JobOutcome`), and the
+`Runner` protocol every sandbox implements (nsjail today; the wasm pool and gVisor later).
 
 The sandbox knows nothing about HTTP, programs or environments: it runs one command in a jail
-with the given mounts and limits, and says how it ended.
+with the given mounts and limits, and says how it ended. Its types are its own; the programs
+layer converts the API's types to them.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Protocol
 
 import msgspec
 
-from sandkasten_py.schemas import Limits
+
+DEFAULT_RUNNER = "nsjail"
+"""The runner of environments whose manifest names none, and of programs stored without one."""
+
+
+class SandboxError(Exception):
+    """Something went wrong around a job (not inside it): the runner could not run it."""
+
+
+class JobLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """The limits of one job. The names are the API's limit names: a runner reports the limits a
+    job ran into by these names (`JobOutcome.exceeded`)."""
+
+    cpus: int
+    """CPUs the job may run on."""
+    time: int
+    """Wall-clock seconds."""
+    memory: int
+    """MB (1,000,000 bytes): every process of the job together, its /tmp included."""
+    tmpfs: int
+    """MB of the `/tmp` tmpfs (the caller mounts it; see `JobSpec.tmp_dir`)."""
+    filesize: int
+    """MB (MiB for nsjail's rlimit) of the largest file the job may write."""
+    file_descriptors: int
+    processes: int
+    """Processes and threads."""
+    stdout_max_size: int
+    """Bytes of stdout kept; more ends the job."""
+    stderr_max_size: int
+    network: bool
 
 
 class Mount(msgspec.Struct, frozen=True):
@@ -47,7 +79,7 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     env: tuple[tuple[str, str], ...] = ()
     """Environment variables; the job sees nothing else."""
     stdin: bytes = b""
-    limits: Limits
+    limits: JobLimits
 
 
 class JobStatus(enum.Enum):
@@ -77,3 +109,18 @@ class JobOutcome(msgspec.Struct, frozen=True, kw_only=True):
     cpu_time_ms: int
     exceeded: tuple[str, ...]
     """Names of the limits the job ran into, in `Limits` field order."""
+
+
+class Runner(Protocol):
+    """Runs jobs in a sandbox. The wiring starts every runner before the daemon serves and
+    closes it after; `run` raises `SandboxError` when the job cannot be run, and otherwise
+    reports how it ended, limits included."""
+
+    async def start(self) -> None:
+        """Get ready (warm pools and the like), before the first job."""
+
+    async def run(self, spec: JobSpec) -> JobOutcome:
+        """Run `spec` to its end."""
+
+    async def close(self) -> None:
+        """Release what `start` and the jobs left (called once, after the last job)."""

@@ -33,10 +33,9 @@ from sandkasten_py import safefs
 from sandkasten_py.sandbox.argv import LOG_FD, MB, MIB, nsjail_argv
 from sandkasten_py.sandbox.cgroup import CgroupError, Cgroups, CgroupStats, JobCgroup
 from sandkasten_py.sandbox.gates import Gate, GateError, GatePool
-from sandkasten_py.sandbox.job import JobOutcome, JobSpec, JobStatus
+from sandkasten_py.sandbox.job import JobLimits, JobOutcome, JobSpec, JobStatus, SandboxError
 from sandkasten_py.sandbox.network import NetworkError, Networks
 from sandkasten_py.sandbox.pipes import Pipes, Stream
-from sandkasten_py.schemas import Limits
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +46,11 @@ NSJAIL_FAILED = 255  # nsjail's exit code for its own setup errors
 SIGXFSZ_STATUS = 128 + signal.SIGXFSZ
 
 
-class SandboxError(Exception):
-    """The sandbox could not run a job (not: the job failed)."""
-
-
 class NsjailRunner:
     """Runs jobs in nsjail, each in a cgroup of its own (or with rlimits only)."""
 
     def __init__(self, nsjail_path: str, cgroups: Cgroups | None, networks: Networks | None = None,
-                 usual_limits: Limits | None = None) -> None:
+                 usual_limits: JobLimits | None = None) -> None:
         self.nsjail_path = nsjail_path
         self.cgroups = cgroups
         self.networks = networks

@@ -238,7 +238,9 @@ def check_package(env_id: str, package: dict[str, Any], desc: Description, nix_t
     data = json.loads(raw)
     assert data == package["manifest"]
     assert set(data) == {"sandkasten_version", "name", "version", "meta", "default_main_file_name",
-                         "example", "test", "compile_script", "run_script", "closure"}
+                         "example", "test", "compile_script", "run_script", "closure"} | (
+                             {"runner"} if desc.runner is not None else set())
+    assert manifest.runner == (desc.runner or "nsjail")
 
     version = desc.version if desc.version is not None else f"fake-version-of-{nix_table['version']}"
     assert package["version"] == version

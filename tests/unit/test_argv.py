@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 
-from sandkasten_py.sandbox import JobSpec, Mount, Symlink
+from sandkasten_py.sandbox import JobLimits, JobSpec, Mount, Symlink
 from sandkasten_py.sandbox.argv import nsjail_argv
-from sandkasten_py.schemas import Limits
 
 NSJAIL = "/opt/nsjail/bin/nsjail"
-LIMITS = Limits(cpus=2, time=5, memory=256, tmpfs=64, filesize=16, file_descriptors=100,
-                processes=32, stdout_max_size=1000, stderr_max_size=2000, network=False)
+LIMITS = JobLimits(cpus=2, time=5, memory=256, tmpfs=64, filesize=16, file_descriptors=100,
+                   processes=32, stdout_max_size=1000, stderr_max_size=2000, network=False)
 
 
 def spec(**changes: Any) -> JobSpec:
@@ -32,8 +31,8 @@ def spec(**changes: Any) -> JobSpec:
                    Mount("/usr/lib/python3", "/usr/lib/python3.11")),
         "symlinks": (Symlink(path="/bin/sh", target="/nix/store/bash/bin/sh"),),
         "env": (("A", "1"), ("B", "x=y z"), ("C", "")),
-        "limits": Limits(**{**{n: getattr(LIMITS, n) for n in LIMITS.__struct_fields__},
-                            **limit_changes}),
+        "limits": JobLimits(**{**{n: getattr(LIMITS, n) for n in LIMITS.__struct_fields__},
+                               **limit_changes}),
     }
     fields.update(changes)
     return JobSpec(**fields)

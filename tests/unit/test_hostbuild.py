@@ -377,6 +377,15 @@ def test_manifest_shape(tmp_path: Path) -> None:
                                 {"path": "/sbin", "target": "/usr/sbin"}]
 
 
+def test_a_runner_named_in_the_description_reaches_the_manifest(tmp_path: Path) -> None:
+    """Absent, the manifest has no `runner` (the daemon's default, nsjail); given, it is copied."""
+    layout = builder.Layout(Path("/srv/pkgs"))
+    plain = load_description(make_env(tmp_path / "a"))
+    assert plain.runner is None and "runner" not in builder.manifest_data(plain, "3.11.2", layout)
+    named = load_description(make_env(tmp_path / "b", toml='runner = "wasm-pool"\n' + PYTHON_TOML))
+    assert builder.manifest_data(named, "3.11.2", layout)["runner"] == "wasm-pool"
+
+
 def test_print_apt_packages(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     make_env(tmp_path, "python")
     assert builder.main(["--packages-dir", str(tmp_path), "--print-apt-packages"]) == 0

@@ -1,0 +1,186 @@
+"""The HTTP API over fake runners: the app as the daemon builds it (`create_app`), talked to
+in-process, with the sandbox replaced through the runner seam. No root, no nsjail, no network.
+
+What is tested is the mapping from what a runner reports to HTTP: status codes, the error
+envelope, results and the cache. The real sandbox behind the same API is tested by
+tests/integration (a real daemon over HTTP) and tests/security.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandkasten_py.api.app import create_app
+from sandkasten_py.config import load_config
+from sandkasten_py.sandbox import JobOutcome, JobSpec, JobStatus, SandboxError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FakeRunner:
+    """Answers every job with `respond(spec)` and records the specs."""
+
+    def __init__(self, respond: Callable[[JobSpec], JobOutcome]) -> None:
+        self.respond = respond
+        self.specs: list[JobSpec] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def run(self, spec: JobSpec) -> JobOutcome:
+        self.specs.append(spec)
+        return self.respond(spec)
+
+    async def close(self) -> None:
+        pass
+
+
+def outcome(**changes: object) -> JobOutcome:
+    fields: dict[str, object] = {
+        "status": JobStatus.OK, "exit_code": 0, "stdout": b"", "stderr": b"", "wall_time_ms": 7,
+        "memory_kb": 2048, "cpu_time_ms": 3, "exceeded": (),
+    }
+    fields.update(changes)
+    return JobOutcome(**fields)  # type: ignore[arg-type]
+
+
+def write_environment(directory: Path, env_id: str, *, compiled: bool) -> None:
+    """A manifest whose scripts exist (the daemon digests them) but are never run."""
+    scripts = directory / f"{env_id}-scripts"
+    scripts.mkdir()
+    (scripts / "run.sh").write_text("#!/bin/sh\n")
+    if compiled:
+        (scripts / "compile.sh").write_text("#!/bin/sh\n")
+    (directory / f"{env_id}.closure").write_text(f"{scripts}\n")
+    (directory / f"{env_id}.json").write_text(json.dumps({
+        "sandkasten_version": "0.1.0", "name": env_id, "version": "1", "meta": {},
+        "default_main_file_name": "main.src", "example": None,
+        "test": {"main_file": {"content": "x"}},
+        "compile_script": str(scripts / "compile.sh") if compiled else None,
+        "run_script": str(scripts / "run.sh"), "closure": str(directory / f"{env_id}.closure"),
+    }))
+
+
+Scenario = Callable[[httpx.AsyncClient], Awaitable[None]]
+
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[FakeRunner, Scenario], None]]:
+    """Runs a scenario against the app built over a given fake nsjail runner, in fresh
+    directories, with the app's lifespan (the service's start and end) around it."""
+    with tempfile.TemporaryDirectory(prefix="sandkasten-api-") as top:
+        os.chmod(top, 0o711)
+        monkeypatch.setattr("sandkasten_py.programs.store._check_traversable", lambda _: None)
+        environments = Path(top, "environments")
+        environments.mkdir()
+        write_environment(environments, "compiled", compiled=True)
+        write_environment(environments, "script", compiled=False)
+        config = load_config({"CONFIG_PATH": str(ROOT / "config.toml"), "ENABLE_METRICS": "true",
+                              "PROGRAMS_DIR": f"{top}/programs", "JOBS_DIR": f"{top}/jobs",
+                              "ENVIRONMENTS_PATH": str(environments)})
+
+        def run(runner: FakeRunner, scenario: Scenario) -> None:
+            async def served() -> None:
+                app = create_app(config, runners={"nsjail": runner})
+                async with app.router.lifespan_context(app):
+                    transport = httpx.ASGITransport(app=app)
+                    async with httpx.AsyncClient(transport=transport, base_url="http://daemon") as client:
+                        await scenario(client)
+
+            asyncio.run(served())
+
+        yield run
+
+
+def compiles(spec: JobSpec) -> JobOutcome:
+    if spec.program_writable:
+        Path(spec.program_dir, "app").write_text("built")
+        return outcome(stdout=b"compiled\n")
+    return outcome(stdout=b"ran " + " ".join(spec.argv[2:]).encode())
+
+
+def test_build_then_run_then_a_cache_hit(serve: Callable[[FakeRunner, Scenario], None]) -> None:
+    runner = FakeRunner(compiles)
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        request = {"environment": "compiled", "main_file": {"content": "int main;"}}
+        built = await client.post("/programs", json=request)
+        assert built.status_code == 201, built.text
+        assert built.json()["compile_result"]["stdout"] == "compiled\n"
+        assert (await client.post("/programs", json=request)).json()["cached"] is True
+        ran = await client.post(f"/programs/{built.json()['program_id']}/run", json={"args": ["x", "y"]})
+        assert ran.status_code == 200, ran.text
+        assert ran.json()["stdout"] == "ran x y"
+        assert ran.json()["resource_usage"] == {"time": 7, "memory": 2048, "cpu_time": 3}
+
+    serve(runner, scenario)
+    assert len(runner.specs) == 2  # one compile, one run
+
+
+def test_a_failed_compile_is_400_compile_error_with_the_result(
+        serve: Callable[[FakeRunner, Scenario], None]) -> None:
+    async def scenario(client: httpx.AsyncClient) -> None:
+        build = {"environment": "compiled", "main_file": {"content": "x"}}
+        for path, body in (("/programs", build), ("/run", {"build": build})):
+            response = await client.post(path, json=body)
+            assert response.status_code == 400, response.text
+            assert list(response.json()) == ["error", "details"]
+            assert response.json()["error"] == "compile_error"
+            details = response.json()["details"]
+            assert (details["status"], details["stderr"]) == (1, "main.src:1: nope\n")
+
+    serve(FakeRunner(lambda spec: outcome(status=JobStatus.NONZERO_EXIT, exit_code=1,
+                                          stderr=b"main.src:1: nope\n")), scenario)
+
+
+def test_a_limit_that_ended_the_run_is_in_the_result(serve: Callable[[FakeRunner, Scenario], None]) -> None:
+    async def scenario(client: httpx.AsyncClient) -> None:
+        response = await client.post("/run", json={
+            "build": {"environment": "script", "main_file": {"content": "yes"}},
+            "run": {"run_limits": {"stdout_max_size": 10}}})
+        assert response.status_code == 200, response.text
+        run = response.json()["run"]
+        assert (run["status"], run["exceeded"], run["limits"]["stdout_max_size"]) == (137, ["stdout_max_size"], 10)
+
+    serve(FakeRunner(lambda spec: outcome(status=JobStatus.OUTPUT_LIMIT, exit_code=137, stdout=b"y" * 10,
+                                          exceeded=("stdout_max_size",))), scenario)
+
+
+def test_a_runner_that_cannot_run_the_job_is_500_in_the_envelope(
+        serve: Callable[[FakeRunner, Scenario], None]) -> None:
+    """The details stay in the log; the client gets the envelope, not a traceback."""
+    def broken(spec: JobSpec) -> JobOutcome:
+        raise SandboxError("cannot start the job: /secret/path")
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        response = await client.post("/run", json={"build": {"environment": "script", "main_file": {"content": "x"}}})
+        assert response.status_code == 500
+        assert response.json()["error"] == "internal_server_error"
+        assert "/secret/path" not in response.text
+
+    serve(FakeRunner(broken), scenario)
+
+
+def test_errors_before_any_job_reach_no_runner(serve: Callable[[FakeRunner, Scenario], None]) -> None:
+    runner = FakeRunner(compiles)
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        unknown = await client.post("/programs", json={"environment": "nope", "main_file": {"content": ""}})
+        assert unknown.status_code == 404
+        assert (await client.post("/programs", json={"environment": "script"})).status_code == 422
+        too_long = await client.post("/run", json={
+            "build": {"environment": "script", "main_file": {"content": "x"}}, "run": {"run_limits": {"time": 10**6}}})
+        assert too_long.status_code == 400 and too_long.json()["error"] == "run_limits_exceeded", too_long.text
+        missing = await client.post("/programs/00000000-0000-0000-0000-000000000000/run", json={})
+        assert missing.status_code == 404
+
+    serve(runner, scenario)
+    assert runner.specs == []
