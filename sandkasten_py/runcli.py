@@ -262,7 +262,8 @@ def program_files(files: Sequence[LocalFile]) -> tuple[MainFile, list[File]]:
 
 
 def infer_environment(main_file_name: str, environments: Mapping[str, Environment]) -> str:
-    """The id of the only environment whose default main file has the extension of `main_file_name`."""
+    """The id of the only environment whose default main file has the extension of `main_file_name`
+    or, where several have it, of the one named like the extension (`.c`: `c`, not `emcc`)."""
     ids = ", ".join(sorted(environments))
     extension = Path(main_file_name).suffix
     if not extension:
@@ -275,6 +276,8 @@ def infer_environment(main_file_name: str, environments: Mapping[str, Environmen
     if not matches:
         raise UsageError(f"no environment has main files ending in {extension!r}; "
                          f"pass --env with one of: {ids}")
+    if len(matches) > 1 and extension[1:].lower() in matches:
+        return extension[1:].lower()
     if len(matches) > 1:
         raise UsageError(f"{extension!r} files match several environments: {', '.join(matches)}; "
                          "pass --env with one of them")

@@ -248,3 +248,63 @@ fun main() {
 }
 """
     assert stdout_of(build_and_run(daemon, "kotlin", code)) == "5\n"
+
+
+# ------------------------------------------------------------------------------------ emcc
+
+
+def emcc_build_and_run(daemon: Any, name: str, main: str, **kwargs: Any) -> dict[str, Any]:
+    response = daemon.post("/run", json={
+        "build": {"environment": "emcc", "main_file": {"name": name, "content": f"{main}\n// {uuid.uuid4()}\n"},
+                  "compile_limits": {"time": 30}},
+        "run": kwargs,
+    })
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+@pytest.mark.parametrize("name", ["main.cpp", "main.cc", "main.cxx"])
+def test_emcc_compiles_cpp_by_the_extension(daemon: Any, name: str) -> None:
+    """C++ with the standard library (iostream, vector, algorithm) from stdin to stdout."""
+    main = """#include <algorithm>
+#include <iostream>
+#include <vector>
+int main() {
+    std::vector<int> numbers;
+    for (int n; std::cin >> n;) numbers.push_back(n);
+    std::sort(numbers.begin(), numbers.end());
+    for (int n : numbers) std::cout << n << ' ';
+    std::cout << "\\n";
+}"""
+    assert stdout_of(emcc_build_and_run(daemon, name, main, stdin=NUMBERS)) == "1 2 3 10 \n"
+
+
+def test_emcc_program_sees_its_files_and_tmp_and_its_exit_status_counts(daemon: Any) -> None:
+    """Under Node the program works on the job's real working directory and /tmp (NODEFS), not
+    on Emscripten's empty in-memory file system; `return 3` is the job's status."""
+    main = """#include <stdio.h>
+int main(void) {
+    char line[64] = "";
+    FILE *in = fopen("data.txt", "r");
+    if (in == NULL || fgets(line, sizeof line, in) == NULL) return 1;
+    FILE *out = fopen("/tmp/copy.txt", "w");
+    if (out == NULL) return 2;
+    fputs(line, out);
+    fclose(out);
+    FILE *back = fopen("/tmp/copy.txt", "r");
+    char again[64] = "";
+    if (back == NULL || fgets(again, sizeof again, back) == NULL) return 4;
+    printf("read %s", again);
+    return 3;
+}"""
+    answer = emcc_build_and_run(daemon, "main.c", main, files=[{"name": "data.txt", "content": "hello\n"}])
+    assert (answer["run"]["status"], answer["run"]["stdout"]) == (3, "read hello\n"), answer["run"]
+
+
+def test_emcc_refuses_other_extensions_with_a_message(daemon: Any) -> None:
+    response = daemon.post("/programs", json={"environment": "emcc",
+                                              "main_file": {"name": "main.rs", "content": f"// {uuid.uuid4()}"}})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "compile_error"
+    assert "must end in .c (C) or .cpp, .cc or .cxx (C++)" in response.json()["details"]["stderr"]

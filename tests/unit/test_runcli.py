@@ -66,6 +66,13 @@ def test_several_matches_are_listed() -> None:
     assert "pypy, python, python2" in str(raised.value) and "--env" in str(raised.value)
 
 
+def test_of_several_matches_the_one_named_like_the_extension_wins() -> None:
+    """`.c` is C, although emcc compiles `.c` files too (its default main file is code.c)."""
+    environments = {**ENVIRONMENTS, "emcc": environment("code.c")}
+    assert infer_environment("main.c", environments) == "c"
+    assert infer_environment("main.cpp", environments) == "cpp"
+
+
 def test_an_exact_match_wins_over_one_ignoring_case() -> None:
     environments = {**ENVIRONMENTS, "rlang": environment("code.r")}
     assert infer_environment("x.r", environments) == "rlang"
