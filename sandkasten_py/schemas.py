@@ -242,6 +242,21 @@ class RunResult(msgspec.Struct, kw_only=True):
     ] = []
 
 
+class ArtifactInfo(msgspec.Struct, kw_only=True):
+    """One file of a program's build output."""
+
+    name: Annotated[str, Meta(description="Path below `/program`, `/`-separated.")]
+    size: Annotated[U64, Meta(description="Bytes.")]
+    sha256: Annotated[str, Meta(description="SHA-256 of the content, hex; also the file's ETag.")]
+    content_type: Annotated[str, Meta(description="The Content-Type it is served with.")]
+
+
+class ArtifactList(msgspec.Struct, kw_only=True):
+    """The files of a program's build output."""
+
+    artifacts: list[ArtifactInfo]
+
+
 class BuildResult(msgspec.Struct, kw_only=True):
     """A built program."""
 

@@ -40,17 +40,37 @@ def settled(find: Callable[[], object], expected: object, seconds: float = SETTL
     return found
 
 
-def ready_gate(cgroup: Path) -> bool:
-    """Whether a job cgroup holds only a ready gate: a process waiting for the argv of a job
-    (the daemon keeps a few ready; see sandkasten_py/sandbox/gates.py), not a job."""
+GATE_ARGV = [os.fsencode(arg) for arg in (BASH, "-c", GATE_SCRIPT, GATE_NAME)]
+
+
+def _argvs(cgroup: Path) -> list[list[bytes]] | None:
+    """The command lines of the processes in a cgroup (those still there when read), or None
+    if the cgroup cannot be read."""
     try:
         pids = (cgroup / "cgroup.procs").read_text().split()
-        if len(pids) != 1:
-            return False
-        argv = Path(f"/proc/{pids[0]}/cmdline").read_bytes().split(b"\0")[:-1]
     except OSError:
-        return False
-    return argv == [os.fsencode(arg) for arg in (BASH, "-c", GATE_SCRIPT, GATE_NAME)]
+        return None
+    argvs = []
+    for pid in pids:
+        try:
+            argvs.append(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1])
+        except OSError:
+            continue
+    return argvs
+
+
+def ready_gate(cgroup: Path) -> bool:
+    """Whether a job cgroup holds only a gate: a process waiting for the argv of a job (the
+    daemon keeps a few ready; see sandkasten_py/sandbox/gates.py), not a job. (For leftover
+    checks: anything not seen to be a gate counts as left behind.)"""
+    argvs = _argvs(cgroup)
+    return argvs is not None and bool(argvs) and all(argv == GATE_ARGV for argv in argvs)
+
+
+def holds_a_job(cgroup: Path) -> bool:
+    """Whether a job cgroup is seen to hold a job: a process that is not a gate. (For counting
+    running jobs: a process caught while its command line cannot be read does not count.)"""
+    return any(argv and argv != GATE_ARGV for argv in _argvs(cgroup) or [])
 
 
 def sandbox_missing() -> str | None:

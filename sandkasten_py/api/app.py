@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sandkasten_py.api import configuration, environments, programs
+from sandkasten_py.api import artifacts, configuration, environments, programs
 from sandkasten_py.api.access import AccessLog
 from sandkasten_py.api.docs import docs_routes
 from sandkasten_py.api.errors import general_error_response
@@ -28,7 +28,8 @@ from sandkasten_py.wiring import wire
 
 log = logging.getLogger(__name__)
 
-OPERATIONS: list[Operation] = [*configuration.OPERATIONS, *environments.OPERATIONS, *programs.OPERATIONS]
+OPERATIONS: list[Operation] = [*configuration.OPERATIONS, *environments.OPERATIONS, *programs.OPERATIONS,
+                                *artifacts.OPERATIONS]
 
 
 def create_app(config: Config, *, runners: dict[str, Runner] | None = None) -> Starlette:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sandkasten_py.programs import (
-    CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidEnvVars, InvalidFileNames,
+    ArtifactNotFound, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidEnvVars, InvalidFileNames,
     LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
 )
 
@@ -32,6 +32,7 @@ PIECE_BYTES = 256 * 1024
 ERRORS: dict[type[ProgramError], tuple[int, str, str]] = {
     EnvironmentNotFound: (404, "environment_not_found", "Environment does not exist."),
     ProgramNotFound: (404, "program_not_found", "Program does not exist."),
+    ArtifactNotFound: (404, "artifact_not_found", "The program has no file of that name."),
     CompileError: (400, "compile_error", "Code could not be compiled."),
     InvalidFileNames: (400, "invalid_file_names", "File names are not unique."),
     InvalidEnvVars: (400, "invalid_env_vars", "Environment variable names are not valid."),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import msgspec
@@ -23,9 +25,10 @@ limits of time, memory, processes, file size, file descriptors and output. Built
 cached and expire `ttl` seconds after their last use.
 
 Compatible with the REST API of Sandkasten 0.2.2. Fields added by sandkasten-py are additive
-(`resource_usage.cpu_time`, `exceeded`, and `message` in errors).
+(`resource_usage.cpu_time`, `exceeded`, and `message` in errors), and so are its operations
+(a program's build output: `/programs/{program_id}/artifacts`).
 
-Every response, errors included, is JSON. Errors are `{"error": "<name>"}`, with `details` or
+Every response, errors included, is JSON, except a downloaded file. Errors are `{"error": "<name>"}`, with `details` or
 `reason` where Sandkasten had them, and usually a `message` for people. Any path may also answer
 `not_found` (404: no such path), `method_not_allowed` (405, with an `Allow` header) and, for
 operations that take a body, `unsupported_media_type` (415), `unprocessable_content` (413, 422);
@@ -42,18 +45,23 @@ TAGS = [
 ]
 
 
+JSON = "application/json"
+
+
 def openapi_document(operations: list[Operation], server: str) -> dict[str, Any]:
     """The whole OpenAPI document."""
     types: list[Any] = [RunResult, LimitExceeded]
     for operation in operations:
         if operation.request is not None:
             types.append(operation.request)
-        types.append(operation.response)
+        if operation.response_media_type == JSON:
+            types.append(operation.response)
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     by_type = dict(zip(types, schemas, strict=True))
     paths: dict[str, dict[str, Any]] = {}
     for operation in operations:
-        paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation, by_type)
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", operation.path)  # Starlette's `{name:path}`
+        paths.setdefault(path, {})[operation.method.lower()] = _operation(operation, by_type)
     return {
         "openapi": "3.0.3",
         "info": {
@@ -70,15 +78,20 @@ def openapi_document(operations: list[Operation], server: str) -> dict[str, Any]
 
 
 def _operation(operation: Operation, by_type: dict[Any, Any]) -> dict[str, Any]:
-    success: dict[str, Any] = {"schema": by_type[operation.response]}
+    if operation.response_media_type == JSON:
+        success: dict[str, Any] = {"schema": by_type[operation.response]}
+    else:
+        success = {"schema": {"type": "string", "format": "binary"}}
     if operation.response_example is not None:
         success["example"] = operation.response_example
     responses: dict[str, Any] = {
         str(operation.status): {
             "description": operation.response_description,
-            "content": {"application/json": success},
+            "content": {operation.response_media_type: success},
         },
     }
+    if operation.not_modified:
+        responses["304"] = {"description": "The client's copy is current (`If-None-Match`)."}
     by_status: dict[int, list[type[ProgramError]]] = {}
     for error in operation.errors:
         by_status.setdefault(ERRORS[error][0], []).append(error)

@@ -55,6 +55,10 @@ class Operation:
     """An example of the success response, shown in the OpenAPI document."""
     body_optional: bool = False
     """A request without any body (no Content-Type, nothing sent) means `{}`: all defaults."""
+    response_media_type: str = "application/json"
+    """Anything but JSON is documented as bytes."""
+    not_modified: bool = False
+    """The operation answers 304 to a matching `If-None-Match` (documented)."""
 
 
 def route(operation: Operation) -> Route:

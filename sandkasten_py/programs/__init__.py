@@ -4,7 +4,7 @@ Imports the sandbox and the environments below it, never the API above it.
 """
 
 from sandkasten_py.programs.errors import (
-    CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidEnvVars, InvalidFileNames,
+    ArtifactNotFound, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidEnvVars, InvalidFileNames,
     LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
 )
 from sandkasten_py.programs.jobdirs import JobDirs
@@ -13,7 +13,7 @@ from sandkasten_py.programs.service import ProgramService
 from sandkasten_py.programs.store import ProgramStore, StoreError
 
 __all__ = [
-    "CompileError", "CompileLimitsExceeded", "EnvironmentNotFound", "InvalidEnvVars",
+    "ArtifactNotFound", "CompileError", "CompileLimitsExceeded", "EnvironmentNotFound", "InvalidEnvVars",
     "InvalidFileNames", "JobDirs", "LimitsExceeded", "ProgramError", "ProgramNotFound", "ProgramService",
     "ProgramStore", "Pruner", "RunLimitsExceeded", "StoreError",
 ]

@@ -65,6 +65,17 @@ class ProgramNotFound(ProgramError):
         self.program_id = program_id
 
 
+class ArtifactNotFound(ProgramError):
+    """The program exists, but its build output has no file of that name."""
+
+    def __init__(self, program_id: str, name: str, names: list[str]) -> None:
+        listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+        super().__init__(f"program `{program_id}` has no artifact {name!r}; it has: {listed or 'none'} "
+                         f"(GET /programs/{program_id}/artifacts lists them)")
+        self.program_id = program_id
+        self.name = name
+
+
 class LimitsExceeded(ProgramError):
     """Some requested limits are above the configured maximums."""
 

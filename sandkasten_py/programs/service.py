@@ -15,9 +15,10 @@ from collections.abc import Mapping
 
 from sandkasten_py.config import Config
 from sandkasten_py.environments import Environment
+from sandkasten_py.programs.artifacts import Artifact, open_artifact
 from sandkasten_py.programs.build import Built, build_program
 from sandkasten_py.programs.checks import check_env_vars, check_file_names, resolve_limits
-from sandkasten_py.programs.errors import EnvironmentNotFound, RunLimitsExceeded
+from sandkasten_py.programs.errors import ArtifactNotFound, EnvironmentNotFound, ProgramNotFound, RunLimitsExceeded
 from sandkasten_py.programs.jobdirs import JobDirs
 from sandkasten_py.programs.jobs import JobObserver, Steps
 from sandkasten_py.programs.locks import KeyedRWLock
@@ -87,6 +88,38 @@ class ProgramService:
                                          steps=self.steps)
             finally:
                 lease.release()
+
+    async def artifacts(self, program_id: uuid.UUID) -> list[Artifact]:
+        """The files of a built program's output; listing them counts as a use."""
+        lease = await self.locks.read(program_id)
+        try:
+            return await self._artifacts(program_id)
+        finally:
+            lease.release()
+
+    async def open_artifact(self, program_id: uuid.UUID, name: str) -> tuple[Artifact, int]:
+        """One file of a program's output and a descriptor to read it from (the caller closes
+        it; it stays readable even if the program is deleted meanwhile). A download counts as a
+        use of the program."""
+        lease = await self.locks.read(program_id)
+        try:
+            listed = await self._artifacts(program_id)
+            artifact = next((a for a in listed if a.name == name), None)
+            if artifact is None:
+                raise ArtifactNotFound(str(program_id), name, [a.name for a in listed])
+            try:
+                fd = await asyncio.to_thread(open_artifact, self.store.files_path(program_id), name)
+            except FileNotFoundError:
+                raise ArtifactNotFound(str(program_id), name, [a.name for a in listed]) from None
+            return artifact, fd
+        finally:
+            lease.release()
+
+    async def _artifacts(self, program_id: uuid.UUID) -> list[Artifact]:
+        if not self.store.is_built(program_id):
+            raise ProgramNotFound(str(program_id))
+        self.store.touch(program_id)
+        return await asyncio.to_thread(self.store.artifacts, program_id)
 
     def environment(self, environment_id: str) -> Environment:
         """The environment with this id."""

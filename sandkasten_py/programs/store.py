@@ -30,6 +30,7 @@ import uuid
 import msgspec
 
 from sandkasten_py import safefs
+from sandkasten_py.programs.artifacts import Artifact, list_artifacts
 from sandkasten_py.programs.output import OutputCaps, copy_output
 from sandkasten_py.sandbox import DEFAULT_RUNNER, Mount, Symlink
 from sandkasten_py.schemas import RunResult
@@ -45,6 +46,7 @@ LOCK = ".lock"
 BUILDING = ".build-"
 TRASH = ".trash-"
 TOUCHES_REMEMBERED = 4096
+ARTIFACT_LISTINGS_KEPT = 1024
 
 
 class StoreError(Exception):
@@ -110,6 +112,7 @@ class ProgramStore:
         self._building: set[str] = set()
         self._sizes: dict[str, int] = {}  # program id -> bytes on disk
         self._touched: dict[str, int] = {}  # program id -> the second its last use was written
+        self._artifacts: dict[str, list[Artifact]] = {}  # program id -> its listed build output
 
     def prepare(self) -> None:
         """Create and lock the directory (StoreError if another daemon holds it)."""
@@ -198,6 +201,20 @@ class ProgramStore:
         safefs.replace_file(self.path(program_id), LAST_RUN, str(now).encode())
         self._touched[name] = now
 
+    def artifacts(self, program_id: uuid.UUID) -> list[Artifact]:
+        """The files of a built program's output (blocking: the first call hashes them all).
+
+        A program's files never change while it exists, so the listing is kept until the program
+        is deleted (a rebuild under the same id need not be byte-identical)."""
+        name = str(program_id)
+        listed = self._artifacts.get(name)
+        if listed is None:
+            listed = list_artifacts(self.files_path(program_id))
+            if len(self._artifacts) >= ARTIFACT_LISTINGS_KEPT:
+                self._artifacts.pop(next(iter(self._artifacts)))
+            self._artifacts[name] = listed
+        return listed
+
     def last_run(self, name: str) -> int | None:
         """When the program in directory `name` was last used, or None if unknown."""
         try:
@@ -228,6 +245,7 @@ class ProgramStore:
         (with `safefs.remove_tree`, from a thread), or None if there was no such entry."""
         self._sizes.pop(name, None)
         self._touched.pop(name, None)
+        self._artifacts.pop(name, None)
         if name.startswith(TRASH):
             return os.path.join(self.programs_dir, name)
         trash = os.path.join(self.programs_dir, f"{TRASH}{uuid.uuid4().hex}")

@@ -138,6 +138,11 @@ class JobCgroup:
             found.update(_procs(directory))
         return sorted(found)
 
+    def occupied(self) -> bool:
+        """Whether any process is still in the cgroup (found through one hierarchy, as in
+        `kill_all`)."""
+        return bool(_procs(self.directories["pids"]))
+
     def kill_all(self) -> None:
         """SIGKILL every process left in the cgroup.
 

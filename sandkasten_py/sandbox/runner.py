@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 LOG_LIMIT = 64 * 1024  # bytes of nsjail's own messages kept
 KILL_GRACE_S = 1.0  # after SIGTERM to nsjail, SIGKILL the whole cgroup
 DRAIN_AFTER_EXIT_S = 2.0  # output still buffered when nsjail exits
+EMPTY_WAIT_S = 1.0  # for the killed processes of a finished job to leave its cgroup
 NSJAIL_FAILED = 255  # nsjail's exit code for its own setup errors
 SIGXFSZ_STATUS = 128 + signal.SIGXFSZ
 
@@ -159,6 +160,7 @@ class _Job:
             # wrote before is still in the pipes.
             await asyncio.wait([s.closed for s in streams], timeout=DRAIN_AFTER_EXIT_S)
             stats = self._finish_cgroup()
+            await self._until_empty()
             filled_a_file = await self._filled_a_file()
         finally:
             if self.kill_timer is not None:
@@ -273,6 +275,19 @@ class _Job:
         except OSError as e:
             log.warning("cannot look for files at the size limit: %s", e)
             return False
+
+    async def _until_empty(self) -> None:
+        """Wait until the killed processes of the job have left its cgroup: a job ends, and its
+        slot is free for the next one, only when nothing of it is left (usually at once)."""
+        if self.cgroup is None:
+            return
+        deadline = self.loop.time() + EMPTY_WAIT_S
+        while self.cgroup.occupied():
+            if self.loop.time() > deadline:
+                log.warning("processes of a finished job are still in its cgroup after %s s", EMPTY_WAIT_S)
+                return
+            self.cgroup.kill_all()
+            await asyncio.sleep(0.005)
 
     def _finish_cgroup(self) -> CgroupStats | None:
         if self.cgroup is None:

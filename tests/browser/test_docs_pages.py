@@ -37,6 +37,8 @@ OPERATIONS = {
     ("post", "/run"),
     ("post", "/programs"),
     ("post", "/programs/{program_id}/run"),
+    ("get", "/programs/{program_id}/artifacts"),
+    ("get", "/programs/{program_id}/artifacts/{name}"),
 }
 
 CHROMIUM_ARGS = [

@@ -206,6 +206,8 @@ ROUTES = {
     "/run": {"post"},
     "/programs": {"post"},
     "/programs/{program_id}/run": {"post"},
+    "/programs/{program_id}/artifacts": {"get"},
+    "/programs/{program_id}/artifacts/{name}": {"get"},
 }
 
 

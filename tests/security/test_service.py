@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import ready_gate, settled
+from tests.conftest import holds_a_job, ready_gate, settled
 from tests.security.jobs import expect_error, run
 
 pytestmark = pytest.mark.sandbox
@@ -76,7 +76,7 @@ def running_jobs(daemon: Any) -> list[str]:
         found = []
         for name in names:
             try:
-                if (directory / name / "cgroup.procs").read_text().strip() and not ready_gate(directory / name):
+                if holds_a_job(directory / name):
                     found.append(name)
             except OSError:  # removed meanwhile
                 pass
@@ -106,13 +106,15 @@ def metric(daemon: Any, name: str, labels: str) -> float:
 OPERATIONS = {
     ("get", "/config"), ("get", "/environments"), ("get", "/environments/{name}/resource_usage"),
     ("post", "/run"), ("post", "/programs"), ("post", "/programs/{program_id}/run"),
+    ("get", "/programs/{program_id}/artifacts"), ("get", "/programs/{program_id}/artifacts/{name}"),
 }
 
 
 @pytest.mark.catalogue("API-01")
 def test_the_api_has_no_admin_operations(daemon: Any) -> None:
-    """The OpenAPI document lists exactly the six operations of Sandkasten's API; nothing
-    installs packages, purges caches, lists or deletes programs, or changes the configuration."""
+    """The OpenAPI document lists exactly the six operations of Sandkasten's API and the two that
+    read one program's build output by its (unguessable) id; nothing installs packages, purges
+    caches, lists or deletes programs, or changes the configuration."""
     document = daemon.get("/openapi.json").json()
     operations = {(method, path) for path, item in document["paths"].items() for method in item}
     assert operations == OPERATIONS
@@ -126,8 +128,8 @@ def test_the_api_has_no_admin_operations(daemon: Any) -> None:
 ])
 def test_plausible_admin_paths_do_not_exist(daemon: Any, path: str) -> None:
     """Writes, deletes and listings on plausible admin paths are 404 or 405 - including GET on
-    /programs (a listing would hand out other clients' program ids) and on a program (there is no
-    download of programs or artifacts)."""
+    /programs (a listing would hand out other clients' program ids) and on a program (only its
+    build output can be read, under /artifacts)."""
     path = path.replace("{id}", str(uuid.uuid4()))
     methods = ["PUT", "DELETE", "PATCH"] + ([] if path in ("/config", "/environments", "/metrics",
                                                          "/openapi.json") else ["GET"])

@@ -56,6 +56,7 @@ def test_every_operation_is_listed() -> None:
     assert sorted(OPERATION_IDS) == sorted([
         "GET /config", "GET /environments", "GET /environments/{name}/resource_usage",
         "POST /run", "POST /programs", "POST /programs/{program_id}/run",
+        "GET /programs/{program_id}/artifacts", "GET /programs/{program_id}/artifacts/{name}",
     ])
 
 
@@ -68,18 +69,20 @@ def test_operation_has_summary_description_and_examples(name: str) -> None:
         assert "example" in operation["requestBody"]["content"]["application/json"]
     for status, response in operation["responses"].items():
         assert response["description"].strip(), status
-        for media_type, content in response["content"].items():
-            assert "example" in content or content.get("examples"), (status, media_type)
+        for media_type, content in response.get("content", {}).items():  # a 304 has none
+            if media_type == "application/json":  # a downloaded file's bytes have no example
+                assert "example" in content or content.get("examples"), (status, media_type)
 
 
 @pytest.mark.parametrize("name", OPERATION_IDS)
 def test_examples_are_valid(name: str) -> None:
     """The request example decodes as the request type; the success example as the response type."""
-    by_id = {f"{op.method} {op.path}": op for op in OPERATIONS}
+    by_id = {f"{op.method} {op.path.replace(':path}', '}')}": op for op in OPERATIONS}
     operation = by_id[name]
     if operation.request is not None:
         msgspec.convert(operation.request_example, operation.request)
-    msgspec.convert(operation.response_example, operation.response)
+    if operation.response_media_type == "application/json":
+        msgspec.convert(operation.response_example, operation.response)
 
 
 def test_response_examples_use_the_wire_types() -> None:
