@@ -16,7 +16,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC  # a directory, never a link to one
 
 
 def _check_name(name: str) -> None:
@@ -26,7 +26,7 @@ def _check_name(name: str) -> None:
 
 def write_files(directory: str, files: Iterable[tuple[str, bytes]], mode: int = 0o644) -> None:
     """Create new files in `directory` (which must not be a symlink); never overwrite or follow."""
-    dir_fd = os.open(directory, _DIR_FLAGS)
+    dir_fd = os.open(directory, DIR_FLAGS)
     try:
         for name, content in files:
             _check_name(name)
@@ -42,7 +42,7 @@ def write_files(directory: str, files: Iterable[tuple[str, bytes]], mode: int = 
 def replace_file(directory: str, name: str, content: bytes) -> None:
     """Atomically (re)write a small file of the daemon's own in `directory`."""
     _check_name(name)
-    dir_fd = os.open(directory, _DIR_FLAGS)
+    dir_fd = os.open(directory, DIR_FLAGS)
     try:
         temporary = f".{name}.tmp"
         try:
@@ -61,7 +61,7 @@ def replace_file(directory: str, name: str, content: bytes) -> None:
 def read_file(directory: str, name: str) -> bytes:
     """Read a file in `directory` without following a symlink at either place."""
     _check_name(name)
-    dir_fd = os.open(directory, _DIR_FLAGS)
+    dir_fd = os.open(directory, DIR_FLAGS)
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         with os.fdopen(fd, "rb") as f:
@@ -89,7 +89,7 @@ def remove_tree(path: str) -> None:
     """
     parent, name = os.path.split(os.path.abspath(path))
     try:
-        parent_fd = os.open(parent, _DIR_FLAGS)
+        parent_fd = os.open(parent, DIR_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
         return
     try:
@@ -141,7 +141,7 @@ def _remove_entry(parent_fd: int, name: str) -> None:
             stack.pop()
             if not stack:
                 break
-            up = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            up = os.open("..", DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = up
             up_info = os.fstat(fd)
@@ -159,7 +159,7 @@ def _path_of(stack: list[_Level]) -> str:
 
 
 def _open_directory(parent_fd: int, name: str, expected: os.stat_result) -> int:
-    fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    fd = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
     actual = os.fstat(fd)
     if (actual.st_dev, actual.st_ino) != (expected.st_dev, expected.st_ino):
         os.close(fd)
@@ -189,37 +189,51 @@ def _unlink(dir_fd: int, name: str) -> None:
 def disk_usage(directory: str, max_depth: int = 256) -> int:
     """Bytes allocated to `directory` and what lies in it, `max_depth` levels down."""
     own = os.stat(directory, follow_symlinks=False).st_blocks * 512
-    return own + sum(info.st_blocks * 512 for info in _walk(directory, max_depth))
+    return own + sum(entry.info.st_blocks * 512 for entry in walk(directory, max_depth))
 
 
 def holds_file_of_size(directory: str, size: int, max_depth: int = 32) -> bool:
     """Whether a regular file of at least `size` bytes lies in `directory`, `max_depth` levels down."""
-    return any(stat.S_ISREG(info.st_mode) and info.st_size >= size for info in _walk(directory, max_depth))
+    return any(stat.S_ISREG(e.info.st_mode) and e.info.st_size >= size for e in walk(directory, max_depth))
 
 
-def _walk(directory: str, max_depth: int) -> Iterator[os.stat_result]:
-    """The status of everything below `directory`, never following a link, not recursing.
+@dataclass(frozen=True)
+class Entry:
+    """Something below a walked directory."""
+
+    path: str
+    """Relative to the walked directory, `/`-separated."""
+    name: str
+    """The last component of `path`: open it relative to `dir_fd`."""
+    dir_fd: int
+    """The directory holding it; valid only until the walk goes on."""
+    info: os.stat_result
+    """Its own status (a link's, not its target's)."""
+
+
+def walk(directory: str, max_depth: int) -> Iterator[Entry]:
+    """Everything below `directory`, never following a link, not recursing.
 
     Holds one descriptor per level, so deeper levels than `max_depth` are not looked at. For
     places a job wrote: call it from a thread.
     """
-    stack = [os.open(directory, _DIR_FLAGS)]
+    stack = [os.open(directory, DIR_FLAGS)]
     try:
-        pending = [os.listdir(stack[0])]
+        pending = [[(name, name) for name in os.listdir(stack[0])]]
         while stack:
             if not pending[-1]:
                 os.close(stack.pop())
                 pending.pop()
                 continue
-            name = pending[-1].pop()
+            name, path = pending[-1].pop()
             try:
                 info = os.stat(name, dir_fd=stack[-1], follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            yield info
+            yield Entry(path, name, stack[-1], info)
             if stat.S_ISDIR(info.st_mode) and len(stack) <= max_depth:
-                stack.append(os.open(name, _DIR_FLAGS, dir_fd=stack[-1]))
-                pending.append(os.listdir(stack[-1]))
+                stack.append(os.open(name, DIR_FLAGS, dir_fd=stack[-1]))
+                pending.append([(child, f"{path}/{child}") for child in os.listdir(stack[-1])])
     finally:
         for fd in stack:
             os.close(fd)

@@ -14,7 +14,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+from sandkasten_py import safefs
+
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a fifo must not block
 CHUNK = 1 << 20
 MAX_DEPTH = 32  # the store's `program_depth` is at most this deep by default
@@ -53,28 +54,14 @@ def content_type(name: str) -> str:
 
 def list_artifacts(directory: str) -> list[Artifact]:
     """Every regular file below `directory`, by name (blocking: hashes every byte)."""
-    found: list[Artifact] = []
-    stack = [(os.open(directory, _DIR_FLAGS), "")]
-    try:
-        while stack:
-            dir_fd, prefix = stack.pop()
+    found = []
+    for entry in safefs.walk(directory, MAX_DEPTH):
+        if stat.S_ISREG(entry.info.st_mode):
+            fd = os.open(entry.name, _FILE_FLAGS, dir_fd=entry.dir_fd)
             try:
-                for entry in sorted(os.listdir(dir_fd)):
-                    info = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
-                    name = f"{prefix}{entry}"
-                    if stat.S_ISDIR(info.st_mode) and name.count("/") < MAX_DEPTH:
-                        stack.append((os.open(entry, _DIR_FLAGS, dir_fd=dir_fd), f"{name}/"))
-                    elif stat.S_ISREG(info.st_mode):
-                        fd = os.open(entry, _FILE_FLAGS, dir_fd=dir_fd)
-                        try:
-                            found.append(Artifact(name, info.st_size, _sha256(fd), content_type(name)))
-                        finally:
-                            os.close(fd)
+                found.append(Artifact(entry.path, entry.info.st_size, _sha256(fd), content_type(entry.path)))
             finally:
-                os.close(dir_fd)
-    finally:
-        for fd, _ in stack:
-            os.close(fd)
+                os.close(fd)
     return sorted(found, key=lambda artifact: artifact.name)
 
 
@@ -85,11 +72,11 @@ def open_artifact(directory: str, name: str) -> int:
     if (not name or len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES or "\0" in name
             or len(parts) > MAX_DEPTH or any(part in ("", ".", "..") for part in parts)):
         raise FileNotFoundError(name)
-    dir_fd = os.open(directory, _DIR_FLAGS)
+    dir_fd = os.open(directory, safefs.DIR_FLAGS)
     try:
         for part in parts[:-1]:
             try:
-                inner = os.open(part, _DIR_FLAGS, dir_fd=dir_fd)
+                inner = os.open(part, safefs.DIR_FLAGS, dir_fd=dir_fd)
             except OSError as e:  # ELOOP for a link, ENOTDIR, ENOENT
                 raise FileNotFoundError(name) from e
             os.close(dir_fd)

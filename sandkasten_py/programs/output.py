@@ -17,9 +17,9 @@ import os
 import stat
 from dataclasses import dataclass
 
+from sandkasten_py import safefs
 from sandkasten_py.sandbox import MB
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -49,7 +49,7 @@ class _Level:
 def copy_output(source: str, target: str, caps: OutputCaps) -> int:
     """Copy the tree in `source` into the empty directory `target`; returns the bytes copied."""
     copied = entries = 0
-    levels = [_open_level(os.open(source, _DIR_FLAGS), os.open(target, _DIR_FLAGS), "", 0)]
+    levels = [_open_level(os.open(source, safefs.DIR_FLAGS), os.open(target, safefs.DIR_FLAGS), "", 0)]
     try:
         while levels:
             level = levels[-1]
@@ -69,9 +69,9 @@ def copy_output(source: str, target: str, caps: OutputCaps) -> int:
                                          f"deep at /program/{_printable(path)} (storage_limits.program_depth)")
                 os.mkdir(name, 0o755, dir_fd=level.target)
                 os.chmod(name, 0o755, dir_fd=level.target)  # whatever the umask
-                child_source = os.open(name, _DIR_FLAGS, dir_fd=level.source)
+                child_source = os.open(name, safefs.DIR_FLAGS, dir_fd=level.source)
                 try:
-                    child_target = os.open(name, _DIR_FLAGS, dir_fd=level.target)
+                    child_target = os.open(name, safefs.DIR_FLAGS, dir_fd=level.target)
                 except OSError:
                     os.close(child_source)
                     raise
