@@ -23,10 +23,10 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sandkasten_py import safefs
+from sandkasten_py.background import Background
 from sandkasten_py.config import StorageLimits
 from sandkasten_py.programs.store import LOCK, prepare_directory
 from sandkasten_py.sandbox import MB, tmpfs
@@ -60,10 +60,7 @@ class JobDirs:
         # layers above with a fake runner, which run no job and need no root.
         self.mount_tmpfs = mount_tmpfs
         self._lock_fd: int | None = None
-        self._removals: set[asyncio.Future[None]] = set()
-        # One thread removes them, one after the other (see NsjailRunner: not urgent, and fewer
-        # threads wanting the GIL at once).
-        self._remover = ThreadPoolExecutor(1, thread_name_prefix="sandkasten-job-dir-removal")
+        self._removals = Background("job-dir-removal", "cannot remove a job directory (the next start does)")
 
     def prepare(self) -> list[str]:
         """Lock and create the directory, and unmount what an earlier run left mounted there.
@@ -105,18 +102,11 @@ class JobDirs:
             yield job
         finally:
             # Unmounting and deleting take a millisecond or two: not on the request's path.
-            removal = asyncio.get_running_loop().run_in_executor(self._remover, self._remove, path, job)
-            self._removals.add(removal)
-            removal.add_done_callback(self._removed)
-
-    def _removed(self, removal: asyncio.Future[None]) -> None:
-        self._removals.discard(removal)
-        if not removal.cancelled() and removal.exception() is not None:  # the next start removes it
-            log.error("cannot remove a job directory: %s", removal.exception())
+            self._removals.submit(self._remove, path, job)
 
     async def drain(self) -> None:
         """Wait until the job directories being removed are gone."""
-        await asyncio.gather(*self._removals, return_exceptions=True)
+        await self._removals.drain()
 
     def _create(self, path: str, job: JobDir, files: list[tuple[str, bytes]], tmp_mb: int) -> None:
         os.mkdir(path, 0o711)

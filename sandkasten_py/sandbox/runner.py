@@ -27,9 +27,9 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from sandkasten_py import safefs
+from sandkasten_py.background import Background
 from sandkasten_py.sandbox.argv import LOG_FD, MB, MIB, nsjail_argv
 from sandkasten_py.sandbox.cgroup import CgroupError, Cgroups, CgroupStats, JobCgroup
 from sandkasten_py.sandbox.gates import Gate, GateError, GatePool
@@ -58,11 +58,7 @@ class NsjailRunner:
         # Ready gates have the usual (run step) limits set already: most jobs then write nothing.
         preset = None if usual_limits is None else (usual_limits.memory * MB, usual_limits.processes)
         self.gates = GatePool(cgroups, limits=preset)
-        self._cleanups: set[asyncio.Future[None]] = set()
-        # One thread cleans up after all jobs, one job after the other: cleaning up is not
-        # urgent, and every thread running Python code at the same time makes the event loop
-        # wait longer for the GIL.
-        self._cleaner = ThreadPoolExecutor(1, thread_name_prefix="sandkasten-job-cleanup")
+        self._cleanups = Background("job-cleanup", "cannot clean up after a job")
 
     async def start(self) -> None:
         """Make the first gates ready (in the background)."""
@@ -71,8 +67,7 @@ class NsjailRunner:
     async def close(self) -> None:
         """Discard the ready gates and wait for the cgroups still being removed."""
         await self.gates.close()
-        await asyncio.gather(*self._cleanups, return_exceptions=True)
-        self._cleaner.shutdown()
+        await self._cleanups.close()
 
     async def run(self, spec: JobSpec) -> JobOutcome:
         """Run `spec` to its end and report how it ended."""
@@ -109,9 +104,7 @@ class NsjailRunner:
 
     def _clean_up(self, gate: Gate) -> None:
         """Kill whatever is left of the gate and remove its cgroup, off the request's path."""
-        future = asyncio.get_running_loop().run_in_executor(self._cleaner, gate.discard)
-        self._cleanups.add(future)
-        future.add_done_callback(self._cleanups.discard)
+        self._cleanups.submit(gate.discard)
 
 
 class _Job:
