@@ -21,35 +21,9 @@ import pytest
 from sandkasten_py.api.app import create_app
 from sandkasten_py.config import load_config
 from sandkasten_py.sandbox import JobOutcome, JobSpec, JobStatus, SandboxError
+from tests.unit.fakes import FakeRunner, outcome
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class FakeRunner:
-    """Answers every job with `respond(spec)` and records the specs."""
-
-    def __init__(self, respond: Callable[[JobSpec], JobOutcome]) -> None:
-        self.respond = respond
-        self.specs: list[JobSpec] = []
-
-    async def start(self) -> None:
-        pass
-
-    async def run(self, spec: JobSpec) -> JobOutcome:
-        self.specs.append(spec)
-        return self.respond(spec)
-
-    async def close(self) -> None:
-        pass
-
-
-def outcome(**changes: object) -> JobOutcome:
-    fields: dict[str, object] = {
-        "status": JobStatus.OK, "exit_code": 0, "stdout": b"", "stderr": b"", "wall_time_ms": 7,
-        "memory_kb": 2048, "cpu_time_ms": 3, "exceeded": (),
-    }
-    fields.update(changes)
-    return JobOutcome(**fields)  # type: ignore[arg-type]
 
 
 def write_environment(directory: Path, env_id: str, *, compiled: bool) -> None:

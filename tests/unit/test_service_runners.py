@@ -13,7 +13,7 @@ import os
 import stat
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -25,39 +25,11 @@ from sandkasten_py.environments import TestProgram as ConformanceProgram
 from sandkasten_py.programs import CompileError, JobDirs, ProgramService, ProgramStore
 from sandkasten_py.programs.store import StoredProgram
 from sandkasten_py.sandbox import JobLimits, JobOutcome, JobSpec, JobStatus, SandboxError
+from tests.unit.fakes import FakeRunner, outcome
 from sandkasten_py.schemas import BuildRequest, BuildRunRequest, LimitsOpt, MainFile, RunRequest
 from sandkasten_py.wiring import check_runners
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class FakeRunner:
-    """Records every job and answers with `respond(spec)`. A compile step's output is whatever
-    `respond` writes into `spec.program_dir`."""
-
-    def __init__(self, respond: Callable[[JobSpec], JobOutcome] | None = None) -> None:
-        self.respond = respond or (lambda spec: outcome())
-        self.specs: list[JobSpec] = []
-        self.started = self.closed = False
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def run(self, spec: JobSpec) -> JobOutcome:
-        self.specs.append(spec)
-        return self.respond(spec)
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-def outcome(**changes: object) -> JobOutcome:
-    fields: dict[str, object] = {
-        "status": JobStatus.OK, "exit_code": 0, "stdout": b"", "stderr": b"", "wall_time_ms": 12,
-        "memory_kb": 3000, "cpu_time_ms": 5, "exceeded": (),
-    }
-    fields.update(changes)
-    return JobOutcome(**fields)  # type: ignore[arg-type]
 
 
 def environment(env_id: str, *, compiled: bool, runner: str = "nsjail") -> Environment:
@@ -92,9 +64,19 @@ class Harness:
                 environment("elsewhere", compiled=False, runner="other")]
         self.service = ProgramService(self.config, {e.id: e for e in envs}, self.store, self.job_dirs, runners)
 
-    def close(self) -> None:
-        self.job_dirs.close()
-        self.store.close()
+    def run(self, scenario: Callable[[], Awaitable[None]]) -> None:
+        """Run `scenario` on an event loop, wait for the job directories to go, release all."""
+        async def scenario_then_drain() -> None:
+            try:
+                await scenario()
+            finally:
+                await self.job_dirs.drain()
+
+        try:
+            asyncio.run(scenario_then_drain())
+        finally:
+            self.job_dirs.close()
+            self.store.close()
 
 
 def compiles_to(name: str, content: bytes, **changes: object) -> Callable[[JobSpec], JobOutcome]:
@@ -129,12 +111,8 @@ def test_a_compiled_program_is_built_once_and_run_with_the_request(workdir: Path
         assert Path(run_spec.program_dir, "app").read_bytes() == b"\x7fELF"  # the stored output
         assert (run_spec.limits.time, run_spec.limits.memory) == (1, 64)
         assert result.status == 0 and result.limits.time == 1
-        await harness.job_dirs.drain()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        harness.close()
+    harness.run(scenario)
 
 
 def test_outcomes_become_results(workdir: Path) -> None:
@@ -151,12 +129,8 @@ def test_outcomes_become_results(workdir: Path) -> None:
         assert len(nsjail.specs) == 1
         assert (result.run.status, result.run.stdout, result.run.exceeded) == (137, "partial \ufffd", ["time"])
         assert result.run.resource_usage.time == 1000
-        await harness.job_dirs.drain()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        harness.close()
+    harness.run(scenario)
 
 
 def test_a_failed_compile_step_is_a_compile_error_and_nothing_is_stored(workdir: Path) -> None:
@@ -169,12 +143,8 @@ def test_a_failed_compile_step_is_a_compile_error_and_nothing_is_stored(workdir:
             await harness.service.build(BuildRequest(environment="compiled", main_file=MainFile(content="x")))
         assert caught.value.result.status == 1
         assert caught.value.result.stderr.startswith("main.src:1: error")
-        await harness.job_dirs.drain()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        harness.close()
+    harness.run(scenario)
     assert [p for p in os.listdir(workdir / "programs") if not p.startswith(".")] == []
 
 
@@ -189,15 +159,11 @@ def test_each_environment_goes_to_the_runner_its_manifest_names(workdir: Path) -
             build=BuildRequest(environment="elsewhere", main_file=MainFile(content="x"))))
         assert result.run.stdout == "from the other runner"
         assert (len(nsjail.specs), len(other.specs)) == (0, 1)
-        await harness.job_dirs.drain()
         stored = msgspec.json.decode(
             (workdir / "programs" / result.program_id / "program.json").read_bytes(), type=StoredProgram)
         assert stored.runner == "other"
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        harness.close()
+    harness.run(scenario)
 
 
 def test_a_runner_that_cannot_run_a_job_raises_sandbox_error(workdir: Path) -> None:
@@ -210,12 +176,8 @@ def test_a_runner_that_cannot_run_a_job_raises_sandbox_error(workdir: Path) -> N
         with pytest.raises(SandboxError, match="no jail today"):
             await harness.service.build_and_run(BuildRunRequest(
                 build=BuildRequest(environment="script", main_file=MainFile(content="x"))))
-        await harness.job_dirs.drain()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        harness.close()
+    harness.run(scenario)
 
 
 def test_a_program_whose_runner_is_gone_is_a_sandbox_error(workdir: Path) -> None:
@@ -227,12 +189,8 @@ def test_a_program_whose_runner_is_gone_is_a_sandbox_error(workdir: Path) -> Non
         del harness.service.steps.runners["other"]  # type: ignore[attr-defined]
         with pytest.raises(SandboxError, match="'other' is not available"):
             await harness.service.run(uuid.UUID(built.program_id), RunRequest())
-        await harness.job_dirs.drain()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        harness.close()
+    harness.run(scenario)
 
 
 def test_programs_stored_before_runners_had_names_run_in_nsjail() -> None:
