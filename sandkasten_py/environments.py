@@ -50,6 +50,9 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     symlinks: list[Symlink] = []
     runner: str = DEFAULT_RUNNER
     """The sandbox that runs its compile and run steps (a name the wiring knows)."""
+    compile_args: str | None = None
+    """The policy for a build request's `compile_args` (a name the programs service knows);
+    None: the environment takes none."""
 
 
 class Environment(msgspec.Struct, frozen=True, kw_only=True):

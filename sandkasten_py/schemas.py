@@ -158,6 +158,11 @@ class BuildRequest(msgspec.Struct):
     compile_limits: Annotated[LimitsOpt | None, Meta(
         description="Limits of the compile step; missing fields mean the configured maximum."
     )] = None
+    compile_args: Annotated[list[Argument], Meta(
+        description="Arguments added to the compiler's, for environments that allow some (their "
+                    "`compile_args` in `GET /environments` says which; the others refuse any); "
+                    "part of the cache key. Refused: 400 `invalid_compile_args`.",
+        examples=[["-O0", "-sEXPORTED_FUNCTIONS=_main,_add"]])] | None = None
 
 
 class RunRequest(msgspec.Struct):
@@ -286,6 +291,9 @@ class Environment(msgspec.Struct, kw_only=True):
     default_main_file_name: Annotated[str, Meta(examples=["code.py"])]
     example: str | None = None
     meta: Annotated[Any, Meta(description="Free-form metadata (homepage, packages, compiler...).")] = {}
+    compile_args: Annotated[str | None, Meta(
+        description="Which `compile_args` a build may add, or `null`: the environment takes none."
+    )] = None
 
 
 class BenchmarkResult(msgspec.Struct, frozen=True):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from sandkasten_py.config import Config, without_network
 from sandkasten_py.environments import Environment, ManifestError
 from sandkasten_py.programs import JobDirs, ProgramService, ProgramStore
+from sandkasten_py.programs.compile_args import POLICIES
 from sandkasten_py.programs.jobs import JobObserver, job_limits
 from sandkasten_py.sandbox import DEFAULT_RUNNER, Cgroups, Networks, NsjailRunner, Runner, setup_cgroups
 
@@ -108,6 +109,7 @@ def wire(config: Config, environments: dict[str, Environment], observer: JobObse
     """
     fake = runners is not None
     check_runners(environments, tuple(runners) if runners is not None else RUNNERS)
+    check_compile_args_policies(environments)
     log.info("Preparing %s and %s", config.programs_dir, config.jobs_dir)
     store = ProgramStore(config.programs_dir)
     store.prepare()
@@ -128,6 +130,15 @@ def wire(config: Config, environments: dict[str, Environment], observer: JobObse
         runners = {DEFAULT_RUNNER: nsjail}
     programs = ProgramService(config, environments, store, job_dirs, runners, observer)
     return Service(config, programs, store, job_dirs, runners, cgroups, networks, leftovers)
+
+
+def check_compile_args_policies(environments: dict[str, Environment]) -> None:
+    """Every environment's `compile_args` names a known policy (ManifestError otherwise)."""
+    for environment in environments.values():
+        policy = environment.manifest.compile_args
+        if policy is not None and policy not in POLICIES:
+            raise ManifestError(f"environment {environment.id}: compile_args {policy!r} is not one "
+                                f"of this daemon's policies ({', '.join(POLICIES)})")
 
 
 def check_runners(environments: dict[str, Environment], runners: tuple[str, ...] = RUNNERS) -> None:

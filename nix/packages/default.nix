@@ -24,6 +24,7 @@ let
   jobVariables = [
     "SANDKASTEN_MEMORY_MB"
     "SANDKASTEN_CPUS"
+    "SANDKASTEN_COMPILE_ARGS"
   ];
 
   # Always on PATH after an environment's own tools, as the host builder always puts bash and
@@ -224,7 +225,8 @@ let
         run_script = "${runScript}";
         closure = "${closureInfo}/store-paths";
       }
-      // (if desc ? runner then { inherit (desc) runner; } else { });
+      // (if desc ? runner then { inherit (desc) runner; } else { })
+      // (if desc ? compile_args then { inherit (desc) compile_args; } else { });
       manifestFile = pkgs.writeText "${label}-manifest.json" (builtins.toJSON manifest);
     in
     pkgs.runCommand label

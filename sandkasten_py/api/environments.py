@@ -9,6 +9,7 @@ from starlette.requests import Request
 from sandkasten_py.api.operations import Operation
 from sandkasten_py.api.state import app_state
 from sandkasten_py.programs import EnvironmentNotFound
+from sandkasten_py.programs.compile_args import POLICIES
 from sandkasten_py.schemas import BaseResourceUsage, Environment
 
 
@@ -23,6 +24,8 @@ async def list_environments(request: Request, _: Any) -> dict[str, Environment]:
             default_main_file_name=env.manifest.default_main_file_name,
             example=env.manifest.example,
             meta=env.manifest.meta,
+            compile_args=(POLICIES[env.manifest.compile_args].summary
+                          if env.manifest.compile_args is not None else None),
         )
         for env_id, env in sorted(state.environments.items())
     }

@@ -21,8 +21,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sandkasten_py.programs import (
-    ArtifactNotFound, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidEnvVars, InvalidFileNames,
-    LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
+    ArtifactNotFound, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
+    InvalidFileNames, LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
 )
 
 PIECE_BYTES = 256 * 1024
@@ -36,6 +36,8 @@ ERRORS: dict[type[ProgramError], tuple[int, str, str]] = {
     CompileError: (400, "compile_error", "Code could not be compiled."),
     InvalidFileNames: (400, "invalid_file_names", "File names are not unique."),
     InvalidEnvVars: (400, "invalid_env_vars", "Environment variable names are not valid."),
+    InvalidCompileArgs: (400, "invalid_compile_args",
+                         "Compiler arguments the environment does not allow (`details` lists them)."),
     CompileLimitsExceeded: (400, "compile_limits_exceeded", "The specified compile limits are too high."),
     RunLimitsExceeded: (400, "run_limits_exceeded", "The specified run limits are too high."),
 }
@@ -104,6 +106,8 @@ def program_error_response(error: ProgramError) -> Response:
     message = msgspec.UNSET if error.message is None else error.message
     if isinstance(error, CompileError):
         return json_response(ErrorBody(error=name, details=error.result, message=message), status)
+    if isinstance(error, InvalidCompileArgs):
+        return json_response(ErrorBody(error=name, details=error.args_refused, message=message), status)
     if isinstance(error, LimitsExceeded):
         return json_response(ErrorBody(error=name, details=error.exceeded, message=message), status)
     return json_response(ErrorBody(error=name, message=message), status)

@@ -11,7 +11,7 @@ import msgspec
 from sandkasten_py import __version__
 from sandkasten_py.api.errors import ERRORS
 from sandkasten_py.api.operations import Operation
-from sandkasten_py.programs import CompileError, LimitsExceeded, ProgramError
+from sandkasten_py.programs import CompileError, InvalidCompileArgs, LimitsExceeded, ProgramError
 from sandkasten_py.schemas import LimitExceeded, RunResult
 
 REF = "#/components/schemas/{name}"
@@ -179,6 +179,9 @@ def _error_schema(error: type[ProgramError]) -> dict[str, Any]:
     if issubclass(error, LimitsExceeded):
         return _error_object(name, details={"type": "array",
                                             "items": {"$ref": REF.format(name="LimitExceeded")}})
+    if issubclass(error, InvalidCompileArgs):
+        return _error_object(name, details={"type": "array", "items": {"type": "string"},
+                                            "description": "The refused arguments, as sent."})
     return _error_object(name)
 
 
@@ -201,6 +204,10 @@ def _error_example(error: type[ProgramError]) -> dict[str, Any]:
         return {"error": name, "details": _COMPILE_ERROR_DETAILS}
     if issubclass(error, LimitsExceeded):
         return {"error": name, "details": [{"name": "time", "max_value": 5}]}
+    if issubclass(error, InvalidCompileArgs):
+        return {"error": name, "details": ["-o", "/tmp/x.js"],
+                "message": "compile_args refused: `-o /tmp/x.js`: the output is always "
+                           "/program/app.js and app.wasm"}
     return {"error": name}
 
 

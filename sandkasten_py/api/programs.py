@@ -7,8 +7,8 @@ from starlette.requests import Request
 from sandkasten_py.api.operations import Operation, path_uuid
 from sandkasten_py.api.state import app_state
 from sandkasten_py.programs import (
-    CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidEnvVars, InvalidFileNames,
-    ProgramNotFound, RunLimitsExceeded,
+    CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
+    InvalidFileNames, ProgramNotFound, RunLimitsExceeded,
 )
 from sandkasten_py.schemas import (
     BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, RunRequest, RunResult,
@@ -67,7 +67,7 @@ OPERATIONS = [
         handler=build_and_run, request=BuildRunRequest, response=BuildRunResult,
         response_description="Code has been executed successfully.",
         errors=(EnvironmentNotFound, CompileError, InvalidFileNames, InvalidEnvVars,
-                CompileLimitsExceeded, RunLimitsExceeded),
+                InvalidCompileArgs, CompileLimitsExceeded, RunLimitsExceeded),
         shielded=True,
         request_example={"build": _EXAMPLE_BUILD, "run": {"stdin": "", "args": []}},
         response_example={"program_id": _EXAMPLE_PROGRAM_ID, "ttl": 600, "cached": False,
@@ -76,14 +76,14 @@ OPERATIONS = [
     Operation(
         method="POST", path="/programs", operation_id="build", tag="Programs",
         summary="Upload and compile a program.",
-        description="Programs are cached by a hash of environment, files and build environment "
-                    "variables; a cached program is returned with `cached: true` (compile limits "
+        description="Programs are cached by a hash of environment, files, build environment "
+                    "variables and `compile_args`; a cached program is returned with `cached: true` (compile limits "
                     "are not checked again). Compile errors are not cached. A program is deleted "
                     "`ttl` seconds after its last build or run.",
         handler=build, request=BuildRequest, response=BuildResult, status=201,
         response_description="Program has been built successfully.",
         errors=(EnvironmentNotFound, CompileError, InvalidFileNames, InvalidEnvVars,
-                CompileLimitsExceeded),
+                InvalidCompileArgs, CompileLimitsExceeded),
         shielded=True, request_example=_EXAMPLE_BUILD,
         response_example={"program_id": _EXAMPLE_PROGRAM_ID, "ttl": 600, "cached": False,
                           "compile_result": None},

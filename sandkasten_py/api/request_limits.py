@@ -30,17 +30,21 @@ def _check_build(build: BuildRequest, limits: RequestLimits, at: str) -> None:
     _text(build.main_file.content, limits.file_length, f"{at}.main_file.content", "file_length")
     _files(build.files, limits, f"{at}.files")
     _env_vars(build.env_vars, limits, f"{at}.env_vars")
+    _args(build.compile_args or [], limits, f"{at}.compile_args")
 
 
 def _check_run(run: RunRequest, limits: RequestLimits, at: str) -> None:
     if run.stdin is not None:
         _text(run.stdin, limits.stdin_length, f"{at}.stdin", "stdin_length")
-    args = run.args or []
-    _count(args, limits.args, f"{at}.args", "args")
-    for index, arg in enumerate(args):
-        _text(arg, limits.arg_length, f"{at}.args[{index}]", "arg_length")
+    _args(run.args or [], limits, f"{at}.args")
     _files(run.files, limits, f"{at}.files")
     _env_vars(run.env_vars, limits, f"{at}.env_vars")
+
+
+def _args(args: Sequence[str], limits: RequestLimits, at: str) -> None:
+    _count(args, limits.args, at, "args")
+    for index, arg in enumerate(args):
+        _text(arg, limits.arg_length, f"{at}[{index}]", "arg_length")
 
 
 def _files(files: Sequence[File] | None, limits: RequestLimits, at: str) -> None:

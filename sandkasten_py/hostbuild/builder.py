@@ -186,6 +186,8 @@ def manifest_data(desc: Description, version: str, layout: Layout) -> dict[str, 
     }
     if desc.runner is not None:
         manifest["runner"] = desc.runner
+    if desc.compile_args is not None:
+        manifest["compile_args"] = desc.compile_args
     return manifest
 
 

@@ -21,7 +21,7 @@ _ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _TOP_KEYS = {"name", "default_main_file_name", "version", "example", "env", "meta", "test", "nix", "host",
-             "npm", "runner"}
+             "npm", "runner", "compile_args"}
 _TEST_KEYS = {"main_file", "files", "expected", "checks_inputs"}
 _HOST_KEYS = {"packages", "version", "path", "extra_paths"}
 _NPM_KEYS = {"name", "version", "integrity"}
@@ -115,6 +115,8 @@ class Description:
     npm: tuple[NpmPackage, ...] = ()
     runner: str | None = None
     """The sandbox that runs the environment's steps (the manifest's `runner`); None: nsjail."""
+    compile_args: str | None = None
+    """The policy for a build's `compile_args` (the manifest's `compile_args`); None: none allowed."""
 
 
 def load_description(directory: Path) -> Description:
@@ -162,6 +164,7 @@ def parse_description(data: dict[str, Any], directory: Path) -> Description:
         raise DescriptionError(f"{where}: `default_main_file_name` must be a plain file name")
     version = _opt_str(data, "version", where)
     runner = _opt_str(data, "runner", where)
+    compile_args = _opt_str(data, "compile_args", where)
     example_file = _opt_str(data, "example", where)
     example = _read_rel(directory, example_file, where, "example") if example_file else None
 
@@ -193,7 +196,7 @@ def parse_description(data: dict[str, Any], directory: Path) -> Description:
         id=env_id, directory=directory, name=name, default_main_file_name=main_name,
         version=version, example=example, env=dict(env), meta=dict(meta), test=test,
         run_script=run_script, compile_script=compile_script, nix=nix, host=host, npm=npm,
-        runner=runner,
+        runner=runner, compile_args=compile_args,
     )
 
 

@@ -4,8 +4,8 @@ Imports the sandbox and the environments below it, never the API above it.
 """
 
 from sandkasten_py.programs.errors import (
-    ArtifactNotFound, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidEnvVars, InvalidFileNames,
-    LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
+    ArtifactNotFound, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
+    InvalidFileNames, LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
 )
 from sandkasten_py.programs.jobdirs import JobDirs
 from sandkasten_py.programs.prune import Pruner
@@ -13,7 +13,7 @@ from sandkasten_py.programs.service import ProgramService
 from sandkasten_py.programs.store import ProgramStore, StoreError
 
 __all__ = [
-    "ArtifactNotFound", "CompileError", "CompileLimitsExceeded", "EnvironmentNotFound", "InvalidEnvVars",
-    "InvalidFileNames", "JobDirs", "LimitsExceeded", "ProgramError", "ProgramNotFound", "ProgramService",
+    "ArtifactNotFound", "CompileError", "CompileLimitsExceeded", "EnvironmentNotFound", "InvalidCompileArgs",
+    "InvalidEnvVars", "InvalidFileNames", "JobDirs", "LimitsExceeded", "ProgramError", "ProgramNotFound", "ProgramService",
     "ProgramStore", "Pruner", "RunLimitsExceeded", "StoreError",
 ]

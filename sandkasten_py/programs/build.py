@@ -11,6 +11,7 @@ from sandkasten_py.config import StorageLimits
 from sandkasten_py.environments import Environment
 from sandkasten_py.offloop import sized
 from sandkasten_py.programs.checks import resolve_limits
+from sandkasten_py.programs.compile_args import check_compile_args
 from sandkasten_py.programs.errors import CompileError, CompileLimitsExceeded, InvalidFileNames
 from sandkasten_py.programs.ids import program_id, request_size
 from sandkasten_py.programs.jobs import Steps
@@ -46,6 +47,9 @@ async def build_program(
     ever holds complete programs), so compile errors are never cached. Compile limits are
     checked only when a build is actually needed.
     """
+    manifest = environment.manifest
+    sources = [request.main_file.name or manifest.default_main_file_name, *(f.name for f in request.files or ())]
+    check_compile_args(manifest.compile_args, environment.id, request.compile_args or (), sources)
     store = steps.store
     pid = await sized(request_size(request), program_id, environment, request)
     lease = await locks.write_unless(pid, lambda: store.is_built(pid))
@@ -100,6 +104,7 @@ async def _build(
             env_vars=request.env_vars or [],
             stdin=None,
             limits=limits,
+            compile_args=tuple(request.compile_args or ()),
         )
         if result.status != 0:
             raise CompileError(result, _filled(job.program, storage))

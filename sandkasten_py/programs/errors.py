@@ -3,6 +3,7 @@
     ProgramError
      ├── InvalidFileNames      duplicate names, names made only of dots, main file = a file
      ├── InvalidEnvVars        a variable named "_"
+     ├── InvalidCompileArgs    compiler arguments the environment's policy does not allow
      ├── EnvironmentNotFound
      ├── ProgramNotFound
      ├── LimitsExceeded        requested limits above the configured maximums
@@ -112,3 +113,11 @@ class CompileError(ProgramError):
         self.result = result
         # Only a refusal of the daemon's own is a message; the compiler's output says the rest.
         self.message = message
+
+
+class InvalidCompileArgs(ProgramError):
+    """Compiler arguments the environment does not allow; `args` are the offending ones."""
+
+    def __init__(self, args: list[str], reasons: list[str]) -> None:
+        super().__init__("compile_args refused: " + "; ".join(reasons))
+        self.args_refused = args

@@ -67,6 +67,7 @@ class Steps:
         stdin: str | None,
         limits: Limits,
         base64_output: bool = False,
+        compile_args: tuple[str, ...] = (),
     ) -> RunResult:
         """Run one step with the runner named `runner`, in `job` with `program_dir` at
         `/program`: read-only for a run step; for a compile step (a job with a `/program` tmpfs)
@@ -89,6 +90,7 @@ class Steps:
                 env=tuple((v.name, v.value) for v in env_vars),
                 stdin=(stdin or "").encode(),
                 limits=job_limits(limits),
+                compile_args=compile_args,
             ))
         if self.observer is not None:
             self.observer.job_done(step, environment, outcome.exit_code, list(outcome.exceeded))

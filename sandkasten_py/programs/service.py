@@ -1,7 +1,7 @@
 """The programs service: the three program operations and the benchmark, in Sandkasten's order of checks.
 
 Order (it decides which error a client sees): file names -> env vars -> a job slot -> the
-environment -> the cache -> compile limits -> main file clash -> compile -> run limits -> run.
+environment -> compile args (ours) -> the cache -> compile limits -> main file clash -> compile -> run limits -> run.
 For `run`, the run limits are checked before the program's existence.
 """
 

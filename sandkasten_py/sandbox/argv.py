@@ -61,7 +61,8 @@ def nsjail_argv(nsjail: str, spec: JobSpec, *, use_cgroup: bool, resolv_conf: st
             "--rlimit_as", str(limits.memory),         # MB (nsjail: MiB)
             "--rlimit_nproc", str(limits.processes),
         ]
-    argv += ["--env", f"SANDKASTEN_MEMORY_MB={limits.memory}", "--env", f"SANDKASTEN_CPUS={limits.cpus}"]
+    argv += ["--env", f"SANDKASTEN_MEMORY_MB={limits.memory}", "--env", f"SANDKASTEN_CPUS={limits.cpus}",
+             "--env", "SANDKASTEN_COMPILE_ARGS=" + "\n".join(spec.compile_args)]
     for name, value in spec.env:
         if name not in JOB_VARIABLES:  # the daemon's values win over a request's
             argv += ["--env", f"{name}={value}"]

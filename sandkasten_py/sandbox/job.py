@@ -78,6 +78,9 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     symlinks: tuple[Symlink, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     """Environment variables; the job sees nothing else."""
+    compile_args: tuple[str, ...] = ()
+    """A build's accepted extra compiler arguments, for the compile script (none contains a
+    newline: they are given one per line in SANDKASTEN_COMPILE_ARGS)."""
     stdin: bytes = b""
     limits: JobLimits
 

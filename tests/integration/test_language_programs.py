@@ -308,3 +308,26 @@ def test_emcc_refuses_other_extensions_with_a_message(daemon: Any) -> None:
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "compile_error"
     assert "must end in .c (C) or .cpp, .cc or .cxx (C++)" in response.json()["details"]["stderr"]
+
+
+def test_emcc_compile_args_reach_emcc(daemon: Any) -> None:
+    """Allowed compile_args change the build: a macro with a space, -O0, a source embedded at a
+    path of the program's in-memory file system. They are part of the program id."""
+    main = """#include <stdio.h>
+int main(void) {
+    char line[64] = "";
+    FILE *in = fopen("/embedded/data.txt", "r");
+    if (in == NULL || fgets(line, sizeof line, in) == NULL) return 1;
+    printf("%s %s", GREETING, line);
+    return 0;
+}"""
+    build = {"environment": "emcc", "main_file": {"name": "main.c", "content": f"{main}\n// {uuid.uuid4()}\n"},
+             "files": [{"name": "data.txt", "content": "embedded\n"}], "compile_limits": {"time": 30},
+             "compile_args": ["-O0", "-DGREETING=\"hello there\"", "--embed-file", "data.txt@/embedded/data.txt"]}
+    response = daemon.post("/run", json={"build": build})
+    assert response.status_code == 200, response.text
+    assert stdout_of(response.json()) == "hello there embedded\n"
+    other = daemon.post("/programs", json={**build, "compile_args": ["-O0", "-DGREETING=\"hi\"",
+                                                                     "--embed-file", "data.txt@/embedded/data.txt"]})
+    assert other.status_code == 201, other.text
+    assert other.json()["program_id"] != response.json()["program_id"]

@@ -26,7 +26,7 @@ from tests.unit.fakes import FakeRunner, outcome
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def write_environment(directory: Path, env_id: str, *, compiled: bool) -> None:
+def write_environment(directory: Path, env_id: str, *, compiled: bool, **manifest: object) -> None:
     """A manifest whose scripts exist (the daemon digests them) but are never run."""
     scripts = directory / f"{env_id}-scripts"
     scripts.mkdir()
@@ -40,6 +40,7 @@ def write_environment(directory: Path, env_id: str, *, compiled: bool) -> None:
         "test": {"main_file": {"content": "x"}},
         "compile_script": str(scripts / "compile.sh") if compiled else None,
         "run_script": str(scripts / "run.sh"), "closure": str(directory / f"{env_id}.closure"),
+        **manifest,
     }))
 
 
@@ -57,6 +58,7 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[FakeRunner, Sce
         environments.mkdir()
         write_environment(environments, "compiled", compiled=True)
         write_environment(environments, "script", compiled=False)
+        write_environment(environments, "wasm", compiled=True, compile_args="emcc")
         config = load_config({"CONFIG_PATH": str(ROOT / "config.toml"), "ENABLE_METRICS": "true",
                               "PROGRAMS_DIR": f"{top}/programs", "JOBS_DIR": f"{top}/jobs",
                               "ENVIRONMENTS_PATH": str(environments)})
@@ -158,3 +160,35 @@ def test_errors_before_any_job_reach_no_runner(serve: Callable[[FakeRunner, Scen
 
     serve(runner, scenario)
     assert runner.specs == []
+
+
+def test_compile_args_reach_the_compile_step_or_are_refused_before_any_job(
+        serve: Callable[[FakeRunner, Scenario], None]) -> None:
+    runner = FakeRunner(compiles)
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        main = {"name": "main.c", "content": "int main;"}
+        plain = await client.post("/programs", json={"environment": "wasm", "main_file": main})
+        with_args = await client.post("/programs", json={"environment": "wasm", "main_file": main,
+                                                         "compile_args": ["-O0", "-DX=a b"]})
+        assert plain.status_code == with_args.status_code == 201, with_args.text
+        assert plain.json()["program_id"] != with_args.json()["program_id"]
+        refused = await client.post("/programs", json={
+            "environment": "wasm", "main_file": main,
+            "compile_args": ["-O2", "--embed-file", "/etc/passwd", "-o", "x.js"]})
+        assert refused.status_code == 400, refused.text
+        body = refused.json()
+        assert body["error"] == "invalid_compile_args"
+        assert body["details"] == ["--embed-file", "/etc/passwd", "-o", "x.js"]
+        assert "--embed-file /etc/passwd" in body["message"] and "main.c" in body["message"]
+        elsewhere = await client.post("/run", json={"build": {
+            "environment": "compiled", "main_file": {"content": "x"}, "compile_args": ["-O2"]}})
+        assert elsewhere.status_code == 400 and elsewhere.json()["details"] == ["-O2"], elsewhere.text
+        too_many = await client.post("/programs", json={"environment": "wasm", "main_file": main,
+                                                        "compile_args": ["-O2"] * 101})
+        assert too_many.status_code == 422 and "request_limits.args" in too_many.text
+        listed = (await client.get("/environments")).json()
+        assert "-s settings" in listed["wasm"]["compile_args"] and listed["compiled"]["compile_args"] is None
+
+    serve(runner, scenario)
+    assert [spec.compile_args for spec in runner.specs] == [(), ("-O0", "-DX=a b")]

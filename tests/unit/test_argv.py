@@ -156,7 +156,8 @@ def test_box_is_always_read_only(writable: bool) -> None:
     assert not [w for w in options(argv) if w.endswith(":/box") and w != "/jobs/j1/box:/box"]
 
 
-JOB_ENV = ["SANDKASTEN_MEMORY_MB=256", "SANDKASTEN_CPUS=2"]  # the limits of spec(), for the scripts
+# The limits of spec() and no compile args, for the scripts.
+JOB_ENV = ["SANDKASTEN_MEMORY_MB=256", "SANDKASTEN_CPUS=2", "SANDKASTEN_COMPILE_ARGS="]
 
 
 def test_env_vars_in_order_as_name_equals_value(use_cgroup: bool) -> None:
@@ -177,6 +178,14 @@ def test_a_request_cannot_set_the_job_variables() -> None:
     """A request variable named like a job variable is dropped: the daemon's value wins."""
     argv = nsjail_argv(NSJAIL, spec(env=(("SANDKASTEN_MEMORY_MB", "99999"), ("X", "1"))), use_cgroup=True)
     assert values(argv, "--env") == [*JOB_ENV, "X=1"]
+
+
+def test_compile_args_reach_the_script_one_per_line_and_win_over_a_request() -> None:
+    """A build's accepted compile args are one variable, one argument per line; a request
+    variable of that name cannot replace or add to them."""
+    argv = nsjail_argv(NSJAIL, spec(env=(("SANDKASTEN_COMPILE_ARGS", "-o\n/x"),),
+                                    compile_args=("-O0", "-DMSG=a b")), use_cgroup=True)
+    assert values(argv, "--env") == [*JOB_ENV[:2], "SANDKASTEN_COMPILE_ARGS=-O0\n-DMSG=a b"]
 
 
 def test_env_value_with_newline_stays_one_argument() -> None:

@@ -334,13 +334,13 @@ def test_script_text_sets_path_and_env_and_drops_shebang() -> None:
     assert text == (
         "#!/usr/bin/bash\n"
         "export PATH=/usr/bin\n"
-        "export -n SANDKASTEN_MEMORY_MB SANDKASTEN_CPUS\n"
+        "export -n SANDKASTEN_MEMORY_MB SANDKASTEN_CPUS SANDKASTEN_COMPILE_ARGS\n"
         "export HOME=/tmp\n"
         "export MSG='it'\"'\"'s a $test'\n"
         "shift\nexec /program/binary \"$@\"\n"
     )
     assert builder.script_text("echo hi\n", "/a b", {}) == (
-        "#!/usr/bin/bash\nexport PATH='/a b'\nexport -n SANDKASTEN_MEMORY_MB SANDKASTEN_CPUS\necho hi\n")
+        "#!/usr/bin/bash\nexport PATH='/a b'\nexport -n SANDKASTEN_MEMORY_MB SANDKASTEN_CPUS SANDKASTEN_COMPILE_ARGS\necho hi\n")
 
 
 def test_apt_packages_adds_bash_coreutils_and_version_package(tmp_path: Path) -> None:

@@ -100,6 +100,8 @@ def test_id_golden_vector() -> None:
         pytest.param(request(env_vars=[EnvVar(name="Y", value="2"), EnvVar(name="X", value="1")]),
                      id="env var order"),
         pytest.param(request(env_vars=None), id="no env vars"),
+        pytest.param(request(compile_args=["-O0"]), id="compile args"),
+        pytest.param(request(compile_args=[""]), id="one empty compile arg"),
     ],
 )
 def test_id_changes_with_the_request(changed: BuildRequest) -> None:
@@ -132,6 +134,16 @@ def test_boundaries_between_fields_are_unambiguous() -> None:
     assert program_id(environment(), one) != program_id(environment(), other)
     empty_vs_null = request(files=[]), request(files=None)
     assert program_id(environment(), empty_vs_null[0]) == program_id(environment(), empty_vs_null[1])
+
+
+def test_compile_args_change_the_id_only_when_there_are_some() -> None:
+    """Without compile_args (absent, null or empty) the id is the one Sandkasten computes; with
+    them, their order and boundaries count."""
+    assert program_id(environment(), request(compile_args=None)) == BASE_ID
+    assert program_id(environment(), request(compile_args=[])) == BASE_ID
+    ids = {program_id(environment(), request(compile_args=args))
+           for args in (["-O0", "-g"], ["-g", "-O0"], ["-O0-g"], ["-O0", "-g", ""])}
+    assert len(ids) == 4 and BASE_ID not in ids
 
 
 @pytest.mark.parametrize(

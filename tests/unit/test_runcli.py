@@ -143,6 +143,7 @@ def test_the_request_carries_names_args_env_vars_and_only_given_limits() -> None
         "files": [{"name": "util.h", "content": "// h"}, {"name": "data.txt", "content": "1 2"}],
         "env_vars": None,  # env vars are for the run step; build ones would change the cache key
         "compile_limits": None,
+        "compile_args": None,
     }
     run = request["run"]
     assert (run["stdin"], run["args"], run["files"]) == ("5\n", ["--verbose", "x"], None)

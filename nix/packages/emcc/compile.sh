@@ -8,6 +8,15 @@ case "$1" in
     exit 1
     ;;
 esac
+# The request's compile_args, accepted by the daemon's emcc policy, one per line.
+extra=()
+if [[ -n $SANDKASTEN_COMPILE_ARGS ]]; then
+  mapfile -t extra <<<"$SANDKASTEN_COMPILE_ARGS"
+fi
+# Variables through which Emscripten, clang or Node would take further options or files: only
+# compile_args may add any (the build's env_vars are still given to the compiler otherwise).
+unset ${!EM_*} ${!EMCC_*} ${!EMMAKEN_*} ${!CCC_*} ${!PYTHON*} CPATH C_INCLUDE_PATH \
+  CPLUS_INCLUDE_PATH LIBRARY_PATH COMPILER_PATH NODE_OPTIONS
 # The toolchain's own prebuilt libraries, read-only (nixpkgs' wrapper would otherwise choose an
 # empty cache in /tmp and rebuild libc in every job; Debian's is there already).
 prefix=$(dirname "$(dirname "$(command -v emcc)")")
@@ -26,4 +35,4 @@ Module['preRun'] = (Module['preRun'] || []).concat([function () {
 }]);
 JS
 exec "$compiler" -O2 -sENVIRONMENT=web,node -sEXIT_RUNTIME=1 -sFORCE_FILESYSTEM=1 -lnodefs.js \
-  --pre-js /tmp/node-files.js -o /program/app.js ./"$1"
+  --pre-js /tmp/node-files.js "${extra[@]}" -o /program/app.js ./"$1"
