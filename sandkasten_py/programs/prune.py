@@ -139,8 +139,11 @@ class Pruner:
                 await self.make_room()
             except Exception:
                 log.exception("program sweep failed")
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives just as
+            # the event is set (a build right before shutdown), and shutdown then waits forever.
             try:
-                await asyncio.wait_for(self._woken.wait(), max(0.0, next_sweep - loop.time()))
+                async with asyncio.timeout(max(0.0, next_sweep - loop.time())):
+                    await self._woken.wait()
             except TimeoutError:
                 pass
             self._woken.clear()
