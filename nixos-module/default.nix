@@ -145,6 +145,11 @@ in
           delete expired programs.
         - `max_concurrent_jobs` (integer ≥ 1, `16`): build and run requests served at the same
           time; further requests wait.
+        - `memory_budget` (integer MB ≥ 0, `0`): the memory limits of the jobs running at once
+          add up to at most this; a job waits while its limit does not fit. `0`: the memory
+          limit of the service's cgroup (`MemoryMax=`), or else the machine's memory.
+        - `memory_budget_wait` (integer seconds ≥ 1, `60`): how long a job waits for room in
+          the budget before its request is refused with 503 `busy` and `Retry-After`.
         - `base_resource_usage_runs` (integer ≥ 1, `20`): runs per resource-usage benchmark.
         - `base_resource_usage_permits` (integer ≥ 1, `16`, at most `max_concurrent_jobs`): job
           slots a benchmark occupies. When not set here it is lowered to `max_concurrent_jobs`
@@ -178,6 +183,10 @@ in
           values by default: `files` (10), `file_length` (characters, 65536), `stdin_length`
           (65536), `args` (100), `arg_length` (4096), `env_vars` (16), `env_var_length` (256),
           `body_size` (bytes, 33554432). Shown in `GET /config`.
+        - `emcc_sandboxd` (attribute set): emcc-sandboxd's API under `/emcc-sandboxd`.
+          `environment` (string, `"emcc"`; `""` turns the API off) compiles, with
+          `default_args` (list of strings, emcc-sandboxd's four defaults) before a request's
+          `args`; both pass that environment's compile_args allowlist.
 
         Set by the module and not allowed here: `environments_path` (from `environments`),
         `programs_dir` (`/var/lib/sandkasten/programs`), `jobs_dir` (`/var/lib/sandkasten/jobs`)

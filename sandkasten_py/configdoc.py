@@ -24,7 +24,7 @@ import msgspec
 
 from sandkasten_py import config as config_module
 from sandkasten_py import envdoc
-from sandkasten_py.config import LIMIT_MINIMUMS, Config, ConfigRequestLimits, StorageLimits
+from sandkasten_py.config import LIMIT_MINIMUMS, Config, ConfigRequestLimits, EmccSandboxd, StorageLimits
 from sandkasten_py.schemas import U64_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +33,10 @@ DEFAULT_OUTPUT = ROOT / "docs" / "configuration.md"
 LIMIT_SECTIONS = ("compile_limits", "run_limits")
 STORAGE_SECTION = "storage_limits"
 REQUEST_SECTION = "request_limits"
+EMCC_SECTION = "emcc_sandboxd"
+SECTIONS: tuple[tuple[str, type], ...] = (
+    (STORAGE_SECTION, StorageLimits), (REQUEST_SECTION, ConfigRequestLimits), (EMCC_SECTION, EmccSandboxd),
+)
 
 HEADER = """\
 # Configuration reference
@@ -124,6 +128,8 @@ def _rows(fields: tuple[msgspec.inspect.Field, ...], defaults: dict[str, Any], p
             default = "(required, no default)"
         elif field.default is None:
             default = "*optional*, unset"
+        elif field.default_factory is not msgspec.NODEFAULT:
+            default = f"*optional*, {_value(field.default_factory())}"
         else:
             default = f"*optional*, {_value(field.default)}"
         env = key.upper().replace(".", "__")
@@ -150,7 +156,7 @@ def generate(config_path: Path = DEFAULT_CONFIG) -> str:
         lines += _rows(field.type.fields, defaults.get(section, {}), f"{section}.",
                        meta_descriptions(field.type), LIMIT_MINIMUMS)
         lines.append("")
-    for section, cls in ((STORAGE_SECTION, StorageLimits), (REQUEST_SECTION, ConfigRequestLimits)):
+    for section, cls in SECTIONS:
         field = next(f for f in info.fields if f.name == section)
         assert isinstance(field.type, msgspec.inspect.StructType)
         intro = " ".join((cls.__doc__ or "").split("\n\n", 1)[-1].split())
@@ -187,7 +193,7 @@ def all_keys() -> list[str]:
     """Every configuration key, limits as `section.key`."""
     keys = []
     for field in msgspec.structs.fields(Config):
-        if field.name in (*LIMIT_SECTIONS, STORAGE_SECTION, REQUEST_SECTION):
+        if field.name in (*LIMIT_SECTIONS, *(section for section, _ in SECTIONS)):
             keys += [f"{field.name}.{f.name}" for f in msgspec.structs.fields(field.type)]
         else:
             keys.append(field.name)

@@ -10,6 +10,9 @@ Our own additions follow them:
 * ``sandkasten_http_responses_total{status}``, by status class (2xx, 3xx, 4xx, 5xx);
 * ``sandkasten_requests_in_progress`` and ``sandkasten_requests_waiting`` (build and run requests
   holding a job slot, and waiting for one);
+* ``sandkasten_memory_budget_mb``, ``sandkasten_memory_reserved_mb`` and
+  ``sandkasten_jobs_waiting_for_memory`` (the memory budget, what running jobs hold of it, and
+  jobs waiting for room);
 * the process collector's ``process_*`` (CPU, memory, open files of the daemon).
 
 No ``*_created`` series: nobody reads them, and they double every family.
@@ -120,6 +123,15 @@ class Metrics:
         self._waiting = Gauge(
             PREFIX + "requests_waiting", "Build and run requests waiting for a job slot",
             registry=self.registry)
+        self._memory_budget = Gauge(
+            PREFIX + "memory_budget_mb", "MB the memory limits of the running jobs may add up to",
+            registry=self.registry)
+        self._memory_reserved = Gauge(
+            PREFIX + "memory_reserved_mb", "MB of the memory budget held by running jobs",
+            registry=self.registry)
+        self._memory_waiting = Gauge(
+            PREFIX + "jobs_waiting_for_memory", "Jobs waiting for room in the memory budget",
+            registry=self.registry)
         ProcessCollector(registry=self.registry)
 
     def environment_label(self, environment: str) -> str:
@@ -147,6 +159,12 @@ class Metrics:
         """Read the job slots' counts whenever the metrics are scraped."""
         self._in_progress.set_function(in_progress)
         self._waiting.set_function(waiting)
+
+    def watch_memory(self, budget_mb: float, reserved: Callable[[], float], waiting: Callable[[], float]) -> None:
+        """Read the memory budget's counts whenever the metrics are scraped."""
+        self._memory_budget.set(budget_mb)
+        self._memory_reserved.set_function(reserved)
+        self._memory_waiting.set_function(waiting)
 
     def job_done(self, step: str, environment: str, exit_code: int, exceeded: list[str]) -> None:
         """Count how a job ended: a failed compile step, the limits it ran into."""

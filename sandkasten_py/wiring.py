@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from sandkasten_py.config import Config, without_network
 from sandkasten_py.environments import Environment, ManifestError
 from sandkasten_py.programs import JobDirs, ProgramService, ProgramStore
-from sandkasten_py.programs.compile_args import POLICIES
+from sandkasten_py.programs.budget import MemoryBudget
+from sandkasten_py.programs.compile_args import POLICIES, check_compile_args
+from sandkasten_py.programs.errors import InvalidCompileArgs
 from sandkasten_py.programs.jobs import JobObserver, job_limits
-from sandkasten_py.sandbox import DEFAULT_RUNNER, Cgroups, Networks, NsjailRunner, Runner, setup_cgroups
+from sandkasten_py.sandbox import DEFAULT_RUNNER, MB, Cgroups, Networks, NsjailRunner, Runner, setup_cgroups
+from sandkasten_py.sandbox.cgroup import own_memory_limit
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,7 @@ def wire(config: Config, environments: dict[str, Environment], observer: JobObse
     fake = runners is not None
     check_runners(environments, tuple(runners) if runners is not None else RUNNERS)
     check_compile_args_policies(environments)
+    check_emcc_sandboxd(config, environments)
     log.info("Preparing %s and %s", config.programs_dir, config.jobs_dir)
     store = ProgramStore(config.programs_dir)
     store.prepare()
@@ -128,8 +132,21 @@ def wire(config: Config, environments: dict[str, Environment], observer: JobObse
     if runners is None:
         nsjail = NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks, job_limits(config.run_limits))
         runners = {DEFAULT_RUNNER: nsjail}
-    programs = ProgramService(config, environments, store, job_dirs, runners, observer)
+    budget = MemoryBudget(memory_budget_mb(config), config.memory_budget_wait)
+    log.info("Memory budget: %d MB for the memory limits of the jobs running at once", budget.total_mb)
+    programs = ProgramService(config, environments, store, job_dirs, runners, observer, memory=budget)
     return Service(config, programs, store, job_dirs, runners, cgroups, networks, leftovers)
+
+
+def memory_budget_mb(config: Config) -> int:
+    """`memory_budget`, or when it is 0 the memory limit of the daemon's cgroup, or else the
+    machine's memory."""
+    if config.memory_budget > 0:
+        return config.memory_budget
+    limit = own_memory_limit(config.cgroup_root)
+    if limit is None:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(1, limit // MB)
 
 
 def check_compile_args_policies(environments: dict[str, Environment]) -> None:
@@ -139,6 +156,23 @@ def check_compile_args_policies(environments: dict[str, Environment]) -> None:
         if policy is not None and policy not in POLICIES:
             raise ManifestError(f"environment {environment.id}: compile_args {policy!r} is not one "
                                 f"of this daemon's policies ({', '.join(POLICIES)})")
+
+
+def check_emcc_sandboxd(config: Config, environments: dict[str, Environment]) -> None:
+    """emcc-sandboxd's `default_args` pass its environment's allowlist (ManifestError otherwise);
+    without that environment its API answers every compile with an error, said here once."""
+    settings = config.emcc_sandboxd
+    environment = environments.get(settings.environment)
+    if not settings.environment:
+        return
+    if environment is None:
+        log.warning("emcc_sandboxd.environment %r is not an environment of this daemon: "
+                    "POST /emcc-sandboxd/compile will fail", settings.environment)
+        return
+    try:
+        check_compile_args(environment.manifest.compile_args, environment.id, settings.default_args, ["main.c"])
+    except InvalidCompileArgs as e:
+        raise ManifestError(f"emcc_sandboxd.default_args: {e.message}") from None
 
 
 def check_runners(environments: dict[str, Environment], runners: tuple[str, ...] = RUNNERS) -> None:

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from sandkasten_py.api import artifacts, configuration, environments, programs
 from sandkasten_py.api.access import AccessLog
 from sandkasten_py.api.docs import docs_routes
+from sandkasten_py.api.emcc_sandboxd import emcc_sandboxd_routes
 from sandkasten_py.api.errors import general_error_response
 from sandkasten_py.api.openapi import openapi_document
 from sandkasten_py.api.operations import Operation, route
@@ -43,6 +44,9 @@ def create_app(config: Config, *, runners: dict[str, Runner] | None = None) -> S
     service = wire(config, envs, observer=metrics, runners=runners)
     slots = service.programs.slots
     metrics.watch_slots(in_progress=lambda: slots.total - slots.free, waiting=lambda: slots.waiting)
+    memory = service.programs.memory
+    if memory is not None:
+        metrics.watch_memory(memory.total_mb, reserved=lambda: memory.reserved_mb, waiting=lambda: memory.waiting)
     config = service.config
     state = AppState(config=config, environments=envs, programs=service.programs, metrics=metrics)
     openapi = openapi_document(OPERATIONS, config.server)
@@ -60,6 +64,7 @@ def create_app(config: Config, *, runners: dict[str, Runner] | None = None) -> S
         return RedirectResponse("docs", status_code=307)
 
     routes: list[BaseRoute] = [route(operation) for operation in OPERATIONS]
+    routes += emcc_sandboxd_routes(config)
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     routes += docs_routes(openapi_url="/openapi.json", title="Sandkasten")
     routes.append(Route("/metrics", metrics_text, methods=["GET"]))

@@ -2,13 +2,15 @@
 
 A program's files never change while it exists (its id is a hash of everything it was built
 from), so a file's ETag is its sha256 and caches may keep it for as long as a program lives
-unused (`program_ttl`).
+unused (`program_ttl`). Pages of any origin may load them (`Access-Control-Allow-Origin: *`):
+browsers fetch a `.wasm` with CORS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,11 +34,18 @@ async def list_artifacts(request: Request, _: Any) -> ArtifactList:
 
 async def download_artifact(request: Request, _: Any) -> Response:
     """One file, streamed; 304 when the client has it already."""
+    return await artifact_response(request, path_uuid(request, "program_id"), request.path_params["name"])
+
+
+async def artifact_response(request: Request, program_id: uuid.UUID, name: str) -> Response:
+    """A program's file as a response: streamed, with its ETag and caching, or 304."""
     state = app_state(request)
-    artifact, fd = await state.programs.open_artifact(path_uuid(request, "program_id"),
-                                                      request.path_params["name"])
+    artifact, fd = await state.programs.open_artifact(program_id, name)
     etag = f'"{artifact.sha256}"'
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={state.config.program_ttl}"}
+    # Any page may load them (a wasm module is fetched with CORS): they are public build output,
+    # served without credentials.
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={state.config.program_ttl}",
+               "Access-Control-Allow-Origin": "*"}
     if _matches(request.headers.get("if-none-match"), etag):
         os.close(fd)
         return Response(status_code=304, headers=headers)
@@ -85,7 +94,8 @@ OPERATIONS = [
         tag="Programs",
         summary="Download one file of a program's build output.",
         description="Served with its Content-Type (`application/wasm`, `text/javascript`, ...), "
-                    "a strong ETag (its sha256) and `Cache-Control: public, max-age=<program_ttl>`; "
+                    "a strong ETag (its sha256), `Cache-Control: public, max-age=<program_ttl>` and "
+                    "`Access-Control-Allow-Origin: *` (pages anywhere may load it); "
                     "`If-None-Match` with that ETag answers 304. A download counts as a use of "
                     "the program. `name` may contain `/` for files in subdirectories.",
         handler=download_artifact, response=bytes, response_media_type="application/octet-stream",

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sandkasten_py.programs import (
-    ArtifactNotFound, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
+    ArtifactNotFound, Busy, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
     InvalidFileNames, LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
 )
 
@@ -40,6 +40,7 @@ ERRORS: dict[type[ProgramError], tuple[int, str, str]] = {
                          "Compiler arguments the environment does not allow (`details` lists them)."),
     CompileLimitsExceeded: (400, "compile_limits_exceeded", "The specified compile limits are too high."),
     RunLimitsExceeded: (400, "run_limits_exceeded", "The specified run limits are too high."),
+    Busy: (503, "busy", "No room for the job in time (`memory_budget`); retry after `Retry-After` seconds."),
 }
 
 
@@ -106,6 +107,10 @@ def program_error_response(error: ProgramError) -> Response:
     message = msgspec.UNSET if error.message is None else error.message
     if isinstance(error, CompileError):
         return json_response(ErrorBody(error=name, details=error.result, message=message), status)
+    if isinstance(error, Busy):
+        response = json_response(ErrorBody(error=name, message=message), status)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     if isinstance(error, InvalidCompileArgs):
         return json_response(ErrorBody(error=name, details=error.args_refused, message=message), status)
     if isinstance(error, LimitsExceeded):

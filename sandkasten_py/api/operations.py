@@ -115,7 +115,7 @@ async def _decode(request: Request, operation: Operation, decoder: msgspec.json.
                   body_size: int) -> Any:
     content_type = request.headers.get("content-type")
     if content_type is None and operation.body_optional:
-        body = await _read_body(request, body_size)
+        body = await read_body(request, body_size)
         if not body:
             return decoder.decode(b"{}")
         raise _ContentTypeError("the request has a body but no `Content-Type` header; send "
@@ -126,7 +126,7 @@ async def _decode(request: Request, operation: Operation, decoder: msgspec.json.
     if not _is_json(content_type):
         raise _ContentTypeError(f"the `Content-Type` requested by the client is not supported: "
                                 f"{content_type} (send `Content-Type: application/json`)")
-    body = await _read_body(request, body_size)
+    body = await read_body(request, body_size)
     assert operation.request is not None
     if not body.strip():
         raise UnprocessableContent(f'Expected input type "{operation.request.__name__}", found null.')
@@ -149,7 +149,7 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     # Refused before it is buffered, so that big bodies cannot exhaust memory.
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:

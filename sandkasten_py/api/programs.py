@@ -7,7 +7,7 @@ from starlette.requests import Request
 from sandkasten_py.api.operations import Operation, path_uuid
 from sandkasten_py.api.state import app_state
 from sandkasten_py.programs import (
-    CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
+    Busy, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
     InvalidFileNames, ProgramNotFound, RunLimitsExceeded,
 )
 from sandkasten_py.schemas import (
@@ -67,7 +67,7 @@ OPERATIONS = [
         handler=build_and_run, request=BuildRunRequest, response=BuildRunResult,
         response_description="Code has been executed successfully.",
         errors=(EnvironmentNotFound, CompileError, InvalidFileNames, InvalidEnvVars,
-                InvalidCompileArgs, CompileLimitsExceeded, RunLimitsExceeded),
+                InvalidCompileArgs, CompileLimitsExceeded, RunLimitsExceeded, Busy),
         shielded=True,
         request_example={"build": _EXAMPLE_BUILD, "run": {"stdin": "", "args": []}},
         response_example={"program_id": _EXAMPLE_PROGRAM_ID, "ttl": 600, "cached": False,
@@ -83,7 +83,7 @@ OPERATIONS = [
         handler=build, request=BuildRequest, response=BuildResult, status=201,
         response_description="Program has been built successfully.",
         errors=(EnvironmentNotFound, CompileError, InvalidFileNames, InvalidEnvVars,
-                InvalidCompileArgs, CompileLimitsExceeded),
+                InvalidCompileArgs, CompileLimitsExceeded, Busy),
         shielded=True, request_example=_EXAMPLE_BUILD,
         response_example={"program_id": _EXAMPLE_PROGRAM_ID, "ttl": 600, "cached": False,
                           "compile_result": None},
@@ -95,7 +95,7 @@ OPERATIONS = [
                     "any body (no `Content-Type`) runs with the defaults, as `{}` does.",
         handler=run, request=RunRequest, response=RunResult, body_optional=True,
         response_description="Code has been executed successfully.",
-        errors=(InvalidFileNames, InvalidEnvVars, ProgramNotFound, RunLimitsExceeded),
+        errors=(InvalidFileNames, InvalidEnvVars, ProgramNotFound, RunLimitsExceeded, Busy),
         path_parameters={"program_id": "The `program_id` returned by a build."},
         uuid_parameters=("program_id",),
         shielded=True, request_example={"stdin": "42", "args": ["--verbose"]},

@@ -4,7 +4,7 @@ Imports the sandbox and the environments below it, never the API above it.
 """
 
 from sandkasten_py.programs.errors import (
-    ArtifactNotFound, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
+    ArtifactNotFound, Busy, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
     InvalidFileNames, LimitsExceeded, ProgramError, ProgramNotFound, RunLimitsExceeded,
 )
 from sandkasten_py.programs.jobdirs import JobDirs
@@ -13,7 +13,7 @@ from sandkasten_py.programs.service import ProgramService
 from sandkasten_py.programs.store import ProgramStore, StoreError
 
 __all__ = [
-    "ArtifactNotFound", "CompileError", "CompileLimitsExceeded", "EnvironmentNotFound", "InvalidCompileArgs",
+    "ArtifactNotFound", "Busy", "CompileError", "CompileLimitsExceeded", "EnvironmentNotFound", "InvalidCompileArgs",
     "InvalidEnvVars", "InvalidFileNames", "JobDirs", "LimitsExceeded", "ProgramError", "ProgramNotFound", "ProgramService",
     "ProgramStore", "Pruner", "RunLimitsExceeded", "StoreError",
 ]

@@ -6,9 +6,11 @@
      ├── InvalidCompileArgs    compiler arguments the environment's policy does not allow
      ├── EnvironmentNotFound
      ├── ProgramNotFound
+     ├── ArtifactNotFound      the program has no build file of that name
      ├── LimitsExceeded        requested limits above the configured maximums
      │    ├── CompileLimitsExceeded
      │    └── RunLimitsExceeded
+     ├── Busy                  no room for the job in time (the memory budget)
      └── CompileError          the compile step exited non-zero, or its output broke a storage
                                cap (carries its result, and a message saying which cap)
 
@@ -121,3 +123,12 @@ class InvalidCompileArgs(ProgramError):
     def __init__(self, args: list[str], reasons: list[str]) -> None:
         super().__init__("compile_args refused: " + "; ".join(reasons))
         self.args_refused = args
+
+
+class Busy(ProgramError):
+    """The daemon cannot take the job now (no room in the memory budget in time); try again
+    after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import codecs
 import contextlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import ContextManager, Protocol
 
 import msgspec
 
 from sandkasten_py.offloop import sized
+from sandkasten_py.programs.budget import MemoryBudget
 from sandkasten_py.programs.jobdirs import JobDir, JobDirs
 from sandkasten_py.programs.store import ProgramStore
 from sandkasten_py.sandbox import JobLimits, JobOutcome, JobSpec, Mount, Runner, SandboxError, Symlink
@@ -46,12 +47,17 @@ class Steps:
     store: ProgramStore
     job_dirs: JobDirs
     observer: JobObserver | None = None
+    memory: MemoryBudget | None = None
+    """Where a job reserves its memory limit before it starts (None: no budget)."""
 
-    def job(self, box_files: list[File], limits: Limits, *,
-            compiling: bool) -> contextlib.AbstractAsyncContextManager[JobDir]:
-        """A fresh job directory holding `box_files` (with a `/program` tmpfs when `compiling`)."""
+    @contextlib.asynccontextmanager
+    async def job(self, box_files: list[File], limits: Limits, *, compiling: bool) -> AsyncIterator[JobDir]:
+        """A fresh job directory holding `box_files` (with a `/program` tmpfs when `compiling`),
+        once the job's memory limit fits in the budget (Busy if it does not in time)."""
         files = [(f.name, f.content.encode()) for f in box_files]
-        return self.job_dirs.job(files, tmp_mb=limits.tmpfs, compiling=compiling)
+        budget = self.memory.hold(limits.memory) if self.memory is not None else contextlib.nullcontext()
+        async with budget, self.job_dirs.job(files, tmp_mb=limits.tmpfs, compiling=compiling) as job:
+            yield job
 
     async def run(
         self,

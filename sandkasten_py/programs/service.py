@@ -15,7 +15,9 @@ from collections.abc import Mapping
 
 from sandkasten_py.config import Config
 from sandkasten_py.environments import Environment
+from sandkasten_py.programs import tokens
 from sandkasten_py.programs.artifacts import Artifact, open_artifact
+from sandkasten_py.programs.budget import MemoryBudget
 from sandkasten_py.programs.build import Built, build_program
 from sandkasten_py.programs.checks import check_env_vars, check_file_names, resolve_limits
 from sandkasten_py.programs.errors import ArtifactNotFound, EnvironmentNotFound, ProgramNotFound, RunLimitsExceeded
@@ -39,11 +41,13 @@ class ProgramService:
     """Builds and runs programs; owns the job slots and the per-program locks."""
 
     def __init__(self, config: Config, environments: dict[str, Environment], store: ProgramStore,
-                 job_dirs: JobDirs, runners: Mapping[str, Runner], observer: JobObserver | None = None) -> None:
+                 job_dirs: JobDirs, runners: Mapping[str, Runner], observer: JobObserver | None = None,
+                 *, memory: MemoryBudget | None = None) -> None:
         self.config = config
         self.environments = environments
         self.store = store
-        self.steps = Steps(runners, store, job_dirs, observer)
+        self.memory = memory
+        self.steps = Steps(runners, store, job_dirs, observer, memory)
         self.locks = KeyedRWLock()
         self.pruner = Pruner(store, self.locks, config.program_ttl,
                              budget_bytes=config.storage_limits.programs_size * MB)
@@ -120,6 +124,17 @@ class ProgramService:
             raise ProgramNotFound(str(program_id))
         self.store.touch(program_id)
         return await asyncio.to_thread(self.store.artifacts, program_id)
+
+    def token(self, program_id: uuid.UUID) -> str:
+        """An unguessable name of a program, for URLs given to outsiders (tokens.py)."""
+        return tokens.seal(self.store.key, program_id)
+
+    def program_of(self, token: str) -> uuid.UUID:
+        """The program a token names (ProgramNotFound if it names none)."""
+        program_id = tokens.unseal(self.store.key, token)
+        if program_id is None:
+            raise ProgramNotFound(token)
+        return program_id
 
     def environment(self, environment_id: str) -> Environment:
         """The environment with this id."""

@@ -14,7 +14,10 @@ A program is put together in `.build-<random>` and renamed into place, and delet
 renamed to `.trash-<random>` first, so a crash at any point leaves either a complete program or
 an entry that is not a program, which the pruner deletes. No job ever writes here (compile steps
 write to a tmpfs, copied in with caps by output.py); still, every access goes through `safefs`.
-The directory is locked (`.lock`, with the owner's pid) for as long as a daemon uses it. The
+The directory is locked (`.lock`, with the owner's pid) for as long as a daemon uses it, and
+holds the store's secret key (`.key`, 32 random bytes made at the first start): names that let
+outsiders reach a program without knowing its sources are keyed with it (tokens.py), so they
+survive restarts as the programs do. The
 store knows the disk space each program takes (measured when it is saved, and for the programs
 of an earlier run by `measure`), so that the pruner can keep all of them within a budget.
 """
@@ -43,6 +46,8 @@ PROGRAM = "program.json"
 COMPILE_RESULT = "compile_result"
 FILES = "files"
 LOCK = ".lock"
+KEY = ".key"
+KEY_BYTES = 32
 BUILDING = ".build-"
 TRASH = ".trash-"
 TOUCHES_REMEMBERED = 4096
@@ -91,6 +96,31 @@ def _check_traversable(directory: str) -> None:
         path = os.path.dirname(path)
 
 
+def _read_or_make_key(path: str) -> bytes:
+    """The key in `path`, made first if there is none (or a broken one: a new key only
+    invalidates outstanding tokens)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            key = os.read(fd, KEY_BYTES + 1)
+        finally:
+            os.close(fd)
+        if len(key) == KEY_BYTES:
+            return key
+    except FileNotFoundError:
+        pass
+    key = os.urandom(KEY_BYTES)
+    temporary = f"{path}.{os.getpid()}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, key)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    return key
+
+
 class StoredProgram(msgspec.Struct, frozen=True, kw_only=True):
     """What a run step needs to know about a built program."""
 
@@ -113,10 +143,14 @@ class ProgramStore:
         self._sizes: dict[str, int] = {}  # program id -> bytes on disk
         self._touched: dict[str, int] = {}  # program id -> the second its last use was written
         self._artifacts: dict[str, list[Artifact]] = {}  # program id -> its listed build output
+        self.key = b""
+        """The store's secret key (set by `prepare`)."""
 
     def prepare(self) -> None:
-        """Create and lock the directory (StoreError if another daemon holds it)."""
+        """Create and lock the directory (StoreError if another daemon holds it), and read or
+        make its key."""
         self._lock_fd = prepare_directory(self.programs_dir)
+        self.key = _read_or_make_key(os.path.join(self.programs_dir, KEY))
 
     def close(self) -> None:
         """Release the directory."""
@@ -258,4 +292,4 @@ class ProgramStore:
     def entries(self) -> list[str]:
         """Names of everything in the programs directory but the lock and builds in progress."""
         return [name for name in os.listdir(self.programs_dir)
-                if name != LOCK and name not in self._building]
+                if name not in (LOCK, KEY) and name not in self._building]

@@ -70,6 +70,33 @@ def parse_own_cgroup_v2(proc_self_cgroup: str) -> str:
     raise CgroupError("this process is not in a cgroup v2 hierarchy")
 
 
+NO_LIMIT = 1 << 60  # v1 writes "no limit" as a huge multiple of the page size
+
+
+def own_memory_limit(root: str, proc_self_cgroup: str | None = None) -> int | None:
+    """The memory limit in bytes of the cgroup this process is in (v1, or v2 where there is no
+    v1 memory controller), or None if it has none or it cannot be read. Ancestors' limits are
+    not looked at."""
+    try:
+        text = proc_self_cgroup if proc_self_cgroup is not None else Path("/proc/self/cgroup").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            candidate = Path(root) / path.lstrip("/") / "memory.max"
+        elif "memory" in controllers.split(","):
+            candidate = Path(root, "memory") / path.lstrip("/") / "memory.limit_in_bytes"
+        else:
+            continue
+        try:
+            value = candidate.read_text().strip()
+        except OSError:
+            continue
+        return int(value) if value.isdigit() and int(value) < NO_LIMIT else None
+    return None
+
+
 class JobCgroup:
     """The cgroup(s) of one job: limit, enter, read, kill, remove."""
 

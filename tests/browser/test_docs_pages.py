@@ -1,33 +1,24 @@
-"""The interactive API docs (`/docs`, `/redoc`) in a real headless Chromium.
+"""The interactive API docs (`/docs`, `/redoc`) in a real headless Chromium (chromium.py).
 
-Chromium is driven through ChromeDriver's W3C WebDriver HTTP API with `requests`, so no browser
-automation library (and no browser download) is needed: only Debian's `chromium` and
-`chromium-driver`. Each page must render every operation of the OpenAPI document, and nothing it
-loads may come from another origin. Screenshots are saved to `tests/artifacts/`.
+Each page must render every operation of the OpenAPI document, and nothing it loads may come from
+another origin. Screenshots are saved to `tests/artifacts/`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import shutil
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from conftest import ROOT, Daemon, free_port
+from tests.conftest import Daemon
+from tests.browser.chromium import ARTIFACTS, RENDER_TIMEOUT_S, Browser, browser, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-ARTIFACTS = ROOT / "tests" / "artifacts"
-RENDER_TIMEOUT_S = 60
+pytestmark = needs_chromium
+__all__ = ["browser"]  # the fixture, used by name
 
 # The API's operations; the test also checks that this list is the OpenAPI document's.
 OPERATIONS = {
@@ -40,90 +31,6 @@ OPERATIONS = {
     ("get", "/programs/{program_id}/artifacts"),
     ("get", "/programs/{program_id}/artifacts/{name}"),
 }
-
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--no-default-browser-check", "--window-size=1280,1600",
-]
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
-
-
-class Browser:
-    """A WebDriver session of headless Chromium."""
-
-    def __init__(self, driver_url: str, session_id: str) -> None:
-        self.url = f"{driver_url}/session/{session_id}"
-
-    def _call(self, method: str, path: str, body: object = None) -> Any:
-        response = requests.request(method, self.url + path, json=body, timeout=120)
-        value = response.json()["value"]
-        if response.status_code != 200:
-            raise RuntimeError(f"WebDriver {method} {path}: {value}")
-        return value
-
-    def open(self, url: str) -> None:
-        """Navigate and wait for the load event."""
-        self._call("POST", "/url", {"url": url})
-
-    def script(self, source: str, *args: object) -> Any:
-        """Run JavaScript in the page (`return ...` gives the value)."""
-        return self._call("POST", "/execute/sync", {"script": source, "args": list(args)})
-
-    def screenshot(self, path: Path) -> None:
-        """Save a PNG of the viewport."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(self._call("GET", "/screenshot")))
-
-    def performance_log(self) -> list[dict[str, Any]]:
-        """DevTools events logged since the last call (ChromeDriver's `performance` log)."""
-        entries = self._call("POST", "/se/log", {"type": "performance"})
-        return [json.loads(entry["message"])["message"] for entry in entries]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Chromium with a fresh profile, through a ChromeDriver of our own."""
-    assert CHROMIUM is not None and CHROMEDRIVER is not None
-    port = free_port()
-    driver_url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="sandkasten-chromium-") as profile:
-        driver = subprocess.Popen([CHROMEDRIVER, f"--port={port}"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        session_id = None
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if requests.get(driver_url + "/status", timeout=1).json()["value"]["ready"]:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("chromedriver did not start")
-                time.sleep(0.1)
-            capabilities = {
-                "browserName": "chrome",
-                "goog:chromeOptions": {
-                    "binary": CHROMIUM,
-                    "args": [*CHROMIUM_ARGS, f"--user-data-dir={profile}"],
-                },
-                "goog:loggingPrefs": {"performance": "ALL"},
-            }
-            response = requests.post(driver_url + "/session", timeout=120,
-                                     json={"capabilities": {"alwaysMatch": capabilities}})
-            assert response.status_code == 200, response.text
-            session_id = response.json()["value"]["sessionId"]
-            yield Browser(driver_url, session_id)
-        finally:
-            if session_id is not None:
-                requests.delete(f"{driver_url}/session/{session_id}", timeout=30)
-            driver.terminate()
-            driver.wait(timeout=10)
 
 
 def _documented_operations(daemon: Daemon) -> list[tuple[str, str, str]]:

@@ -48,9 +48,10 @@ Scenario = Callable[[httpx.AsyncClient], Awaitable[None]]
 
 
 @pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[FakeRunner, Scenario], None]]:
+def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     """Runs a scenario against the app built over a given fake nsjail runner, in fresh
-    directories, with the app's lifespan (the service's start and end) around it."""
+    directories, with the app's lifespan (the service's start and end) around it; keyword
+    arguments are configuration variables (MEMORY_BUDGET="300")."""
     with tempfile.TemporaryDirectory(prefix="sandkasten-api-") as top:
         os.chmod(top, 0o711)
         monkeypatch.setattr("sandkasten_py.programs.store._check_traversable", lambda _: None)
@@ -59,11 +60,13 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[FakeRunner, Sce
         write_environment(environments, "compiled", compiled=True)
         write_environment(environments, "script", compiled=False)
         write_environment(environments, "wasm", compiled=True, compile_args="emcc")
-        config = load_config({"CONFIG_PATH": str(ROOT / "config.toml"), "ENABLE_METRICS": "true",
-                              "PROGRAMS_DIR": f"{top}/programs", "JOBS_DIR": f"{top}/jobs",
-                              "ENVIRONMENTS_PATH": str(environments)})
 
-        def run(runner: FakeRunner, scenario: Scenario) -> None:
+        def run(runner: FakeRunner, scenario: Scenario, **settings: str) -> None:
+            config = load_config({"CONFIG_PATH": str(ROOT / "config.toml"), "ENABLE_METRICS": "true",
+                                  "PROGRAMS_DIR": f"{top}/programs", "JOBS_DIR": f"{top}/jobs",
+                                  "ENVIRONMENTS_PATH": str(environments), "EMCC_SANDBOXD__ENVIRONMENT": "wasm",
+                                  **settings})
+
             async def served() -> None:
                 app = create_app(config, runners={"nsjail": runner})
                 async with app.router.lifespan_context(app):
@@ -83,7 +86,7 @@ def compiles(spec: JobSpec) -> JobOutcome:
     return outcome(stdout=b"ran " + " ".join(spec.argv[2:]).encode())
 
 
-def test_build_then_run_then_a_cache_hit(serve: Callable[[FakeRunner, Scenario], None]) -> None:
+def test_build_then_run_then_a_cache_hit(serve: Callable[..., None]) -> None:
     runner = FakeRunner(compiles)
 
     async def scenario(client: httpx.AsyncClient) -> None:
@@ -102,7 +105,7 @@ def test_build_then_run_then_a_cache_hit(serve: Callable[[FakeRunner, Scenario],
 
 
 def test_a_failed_compile_is_400_compile_error_with_the_result(
-        serve: Callable[[FakeRunner, Scenario], None]) -> None:
+        serve: Callable[..., None]) -> None:
     async def scenario(client: httpx.AsyncClient) -> None:
         build = {"environment": "compiled", "main_file": {"content": "x"}}
         for path, body in (("/programs", build), ("/run", {"build": build})):
@@ -117,7 +120,7 @@ def test_a_failed_compile_is_400_compile_error_with_the_result(
                                           stderr=b"main.src:1: nope\n")), scenario)
 
 
-def test_a_limit_that_ended_the_run_is_in_the_result(serve: Callable[[FakeRunner, Scenario], None]) -> None:
+def test_a_limit_that_ended_the_run_is_in_the_result(serve: Callable[..., None]) -> None:
     async def scenario(client: httpx.AsyncClient) -> None:
         response = await client.post("/run", json={
             "build": {"environment": "script", "main_file": {"content": "yes"}},
@@ -131,7 +134,7 @@ def test_a_limit_that_ended_the_run_is_in_the_result(serve: Callable[[FakeRunner
 
 
 def test_a_runner_that_cannot_run_the_job_is_500_in_the_envelope(
-        serve: Callable[[FakeRunner, Scenario], None]) -> None:
+        serve: Callable[..., None]) -> None:
     """The details stay in the log; the client gets the envelope, not a traceback."""
     def broken(spec: JobSpec) -> JobOutcome:
         raise SandboxError("cannot start the job: /secret/path")
@@ -145,7 +148,7 @@ def test_a_runner_that_cannot_run_the_job_is_500_in_the_envelope(
     serve(FakeRunner(broken), scenario)
 
 
-def test_errors_before_any_job_reach_no_runner(serve: Callable[[FakeRunner, Scenario], None]) -> None:
+def test_errors_before_any_job_reach_no_runner(serve: Callable[..., None]) -> None:
     runner = FakeRunner(compiles)
 
     async def scenario(client: httpx.AsyncClient) -> None:
@@ -163,7 +166,7 @@ def test_errors_before_any_job_reach_no_runner(serve: Callable[[FakeRunner, Scen
 
 
 def test_compile_args_reach_the_compile_step_or_are_refused_before_any_job(
-        serve: Callable[[FakeRunner, Scenario], None]) -> None:
+        serve: Callable[..., None]) -> None:
     runner = FakeRunner(compiles)
 
     async def scenario(client: httpx.AsyncClient) -> None:
@@ -192,3 +195,93 @@ def test_compile_args_reach_the_compile_step_or_are_refused_before_any_job(
 
     serve(runner, scenario)
     assert [spec.compile_args for spec in runner.specs] == [(), ("-O0", "-DX=a b")]
+
+
+def test_emcc_sandboxd_compiles_through_the_programs_service(serve: Callable[..., None]) -> None:
+    """Its request becomes a build of main.c or main.cpp with the default args then its own; the
+    answer names artifacts under an unguessable id, which serves them like /programs/.../artifacts."""
+    def emcc(spec: JobSpec) -> JobOutcome:
+        if "-DFAIL" in spec.compile_args:
+            return outcome(status=JobStatus.NONZERO_EXIT, exit_code=1, stderr=b"main.c:1: error: nope\n")
+        Path(spec.program_dir, "app.js").write_text("// js")
+        Path(spec.program_dir, "app.wasm").write_bytes(b"\0asm")
+        return outcome()
+
+    runner = FakeRunner(emcc)
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        assert (await client.get("/emcc-sandboxd/healthz")).text == "ok"
+        answer = await client.post("/emcc-sandboxd/compile", json={"code": "int main;", "type": "cpp",
+                                                                   "args": ["-O2", " "]})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["ok"] is True and "error" not in body and len(body["id"]) == 64
+        assert body["js"] == f"/emcc-sandboxd/artifacts/{body['id']}/app.js"
+        assert body["wasm"] == f"/emcc-sandboxd/artifacts/{body['id']}/app.wasm"
+        wasm = await client.get(body["wasm"])
+        assert (wasm.status_code, wasm.content, wasm.headers["content-type"]) == (200, b"\0asm", "application/wasm")
+        assert (await client.get(body["js"], headers={"If-None-Match": wasm.headers["etag"]})).status_code == 200
+        assert (await client.get(body["wasm"], headers={"If-None-Match": wasm.headers["etag"]})).status_code == 304
+        again = (await client.post("/emcc-sandboxd/compile", json={"code": "int main;", "type": "cpp",
+                                                                   "args": ["-O2"]})).json()
+        assert again["id"] == body["id"]  # the same build, the same id: caches keep working
+
+        program_id = body["id"][:32]
+        forged = program_id + "0" * 32
+        assert (await client.get(f"/emcc-sandboxd/artifacts/{forged}/app.js")).status_code == 404
+        assert (await client.get(f"/emcc-sandboxd/artifacts/{program_id}/app.js")).status_code == 404
+        assert (await client.get(f"/emcc-sandboxd/artifacts/{body['id']}/nope.js")).status_code == 404
+
+        failed = await client.post("/emcc-sandboxd/compile", json={"code": "x", "args": ["-DFAIL"]})
+        assert failed.status_code == 400 and failed.json() == {"ok": False, "error": "main.c:1: error: nope\n"}
+        refused = await client.post("/emcc-sandboxd/compile", json={"code": "x", "args": ["-o", "/tmp/x"]})
+        assert refused.status_code == 400 and refused.json()["ok"] is False
+        assert "`-o`: the output is always" in refused.json()["error"]
+        for request, error in [({"code": " "}, "code is required"), ({"code": "x", "type": "rust"},
+                                                                      "type must be 'c' or 'cpp'")]:
+            bad = await client.post("/emcc-sandboxd/compile", json=request)
+            assert (bad.status_code, bad.json()) == (400, {"ok": False, "error": error})
+        not_json = await client.post("/emcc-sandboxd/compile", content=b"{")
+        assert not_json.status_code == 400 and not_json.json()["error"].startswith("invalid JSON")
+        assert (await client.get("/emcc-sandboxd/compile")).status_code == 405
+
+    serve(runner, scenario)
+    compiles_run = [spec for spec in runner.specs if spec.program_writable]
+    assert compiles_run[0].argv[1] == "main.cpp"
+    assert compiles_run[0].compile_args == ("-sINVOKE_RUN=0", "-sENVIRONMENT=web", "-sALLOW_MEMORY_GROWTH=1",
+                                            "-sMODULARIZE=1", "-O2")
+    assert len(compiles_run) == 2  # the second identical compile was a cache hit; -o never ran
+
+
+def test_a_job_that_finds_no_room_in_the_memory_budget_in_time_is_503_busy(serve: Callable[..., None]) -> None:
+    """Budget 300 MB, runs of 256 MB: while one runs, the next waits, then is refused with
+    Retry-After; the metrics show the budget and what is held."""
+    release = asyncio.Event()
+
+    class Blocking(FakeRunner):
+        async def run(self, spec: JobSpec) -> JobOutcome:
+            self.specs.append(spec)
+            await release.wait()
+            return outcome()
+
+    runner = Blocking()
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        request = {"build": {"environment": "script", "main_file": {"content": "x"}},
+                   "run": {"run_limits": {"memory": 256}}}
+        first = asyncio.create_task(client.post("/run", json=request))
+        while not runner.specs:
+            await asyncio.sleep(0.01)
+        metrics = (await client.get("/metrics")).text
+        assert "sandkasten_memory_budget_mb 300.0" in metrics
+        assert "sandkasten_memory_reserved_mb 256.0" in metrics
+        second = await client.post("/run", json=request)
+        assert second.status_code == 503, second.text
+        assert second.headers["retry-after"] == "1"
+        assert second.json()["error"] == "busy" and "memory_budget" in second.json()["message"]
+        release.set()
+        assert (await first).status_code == 200
+        assert (await client.post("/run", json=request)).status_code == 200  # room again
+
+    serve(runner, scenario, MEMORY_BUDGET="300", MEMORY_BUDGET_WAIT="1")
+    assert len(runner.specs) == 2

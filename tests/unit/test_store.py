@@ -73,7 +73,7 @@ def test_a_rejected_output_leaves_nothing(store: ProgramStore, tmp_path: Path) -
     with pytest.raises(OutputRejected):
         store.save(pid, PROGRAM, output=(str(output), CAPS))
     assert not store.is_built(pid)
-    assert os.listdir(store.programs_dir) == [".lock"]
+    assert sorted(os.listdir(store.programs_dir)) == [".key", ".lock"]
 
 
 def test_save_replaces_an_unfinished_directory_of_the_same_id(store: ProgramStore) -> None:
@@ -120,7 +120,41 @@ def test_the_pruner_deletes_expired_programs_and_litter_but_not_fresh_programs(s
     Path(store.programs_dir, ".build-crashed").mkdir()
     deleted = asyncio.run(Pruner(store, KeyedRWLock(), ttl=60).sweep())
     assert deleted == 3
-    assert sorted(os.listdir(store.programs_dir)) == [".lock", str(fresh)]
+    assert sorted(os.listdir(store.programs_dir)) == [".key", ".lock", str(fresh)]
+
+
+def test_the_pruner_stops_when_cancelled_just_after_being_woken(store: ProgramStore) -> None:
+    """A build wakes the pruner; a shutdown right after must not wait forever (asyncio.wait_for
+    on Python 3.11 lost such a cancellation)."""
+    async def woken_then_cancelled() -> None:
+        pruner = Pruner(store, KeyedRWLock(), ttl=60)
+        task = asyncio.create_task(pruner.run_forever(3600))
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            pruner.wake()
+            await asyncio.sleep(0)
+        pruner.wake()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+
+    asyncio.run(woken_then_cancelled())
+
+
+def test_the_key_is_made_once_kept_private_and_read_again(store: ProgramStore) -> None:
+    key_path = Path(store.programs_dir, ".key")
+    assert len(store.key) == 32 and key_path.read_bytes() == store.key
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    store.close()
+    again = ProgramStore(store.programs_dir)
+    again.prepare()
+    assert again.key == store.key
+    again.close()
+    key_path.write_bytes(b"short")  # a broken key is replaced
+    third = ProgramStore(store.programs_dir)
+    third.prepare()
+    assert len(third.key) == 32 and third.key != store.key
+    third.close()
 
 
 def test_the_pruner_waits_for_a_program_in_use(store: ProgramStore) -> None:
@@ -165,7 +199,7 @@ def test_an_error_with_one_entry_is_logged_and_the_sweep_goes_on(store: ProgramS
         for mount in tmpfs.mounts_below(store.programs_dir):
             tmpfs.unmount(mount)
     asyncio.run(Pruner(store, KeyedRWLock(), ttl=60).sweep())  # and the next sweep finishes the job
-    assert os.listdir(store.programs_dir) == [".lock"]
+    assert sorted(os.listdir(store.programs_dir)) == [".key", ".lock"]
 
 
 def test_the_store_knows_what_its_programs_take_on_disk(store: ProgramStore) -> None:
