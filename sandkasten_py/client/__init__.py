@@ -35,6 +35,7 @@ from sandkasten_py.client._errors import (
     InvalidFileNames, InvalidResponse, LimitsExceeded, MethodNotAllowed, NotFound, ProgramNotFound,
     RunError, RunLimitsExceeded, SandkastenError, TransportError, UnexpectedError,
     UnprocessableContent, UnsupportedMediaType, error_from_response,
+    ArtifactNotFound, ArtifactsError, Busy, InvalidCompileArgs,
 )
 
 __all__ = [
@@ -46,8 +47,9 @@ __all__ = [
     "SandkastenError", "TransportError", "InvalidResponse", "ErrorResponse", "GeneralError",
     "UnprocessableContent", "InternalServerError", "NotFound", "MethodNotAllowed",
     "UnsupportedMediaType", "UnexpectedError", "LimitsExceeded",
-    "GetBaseResourceUsageError", "BuildRunError", "BuildError", "RunError",
+    "GetBaseResourceUsageError", "BuildRunError", "BuildError", "RunError", "ArtifactsError",
     # one class per wire error name
     "EnvironmentNotFound", "CompileError", "InvalidFileNames", "InvalidEnvVars",
-    "CompileLimitsExceeded", "RunLimitsExceeded", "ProgramNotFound",
+    "CompileLimitsExceeded", "RunLimitsExceeded", "ProgramNotFound", "InvalidCompileArgs", "Busy",
+    "ArtifactNotFound",
 ]

@@ -13,11 +13,11 @@ import requests
 
 from sandkasten_py import __version__
 from sandkasten_py.client._errors import (
-    BuildError, BuildRunError, ErrorResponse, GetBaseResourceUsageError, InvalidResponse, RunError,
+    ArtifactsError, BuildError, BuildRunError, ErrorResponse, GetBaseResourceUsageError, InvalidResponse, RunError,
     TransportError, error_from_response,
 )
 from sandkasten_py.schemas import (
-    BaseResourceUsage, BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, Environment,
+    ArtifactInfo, ArtifactList, BaseResourceUsage, BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, Environment,
     MainFile, PublicConfig, RunRequest, RunResult,
 )
 
@@ -141,15 +141,41 @@ class SandkastenClient:
         stdin: str | None = None,
         args: Sequence[str] = (),
         main_file_name: str | None = None,
+        compile_args: Sequence[str] = (),
     ) -> BuildRunResult:
-        """Build `code` as the main file in `environment` and run it with `stdin` and `args`."""
-        if isinstance(args, str):  # a str is a Sequence[str]; one letter per argument is a bug
-            raise TypeError("args must be a sequence of strings, not a str")
+        """Build `code` as the main file in `environment` (with `compile_args`, where the
+        environment allows some) and run it with `stdin` and `args`."""
+        for name, value in (("args", args), ("compile_args", compile_args)):
+            if isinstance(value, str):  # a str is a Sequence[str]; one letter per argument is a bug
+                raise TypeError(f"{name} must be a sequence of strings, not a str")
         return self.build_and_run(BuildRunRequest(
             build=BuildRequest(environment=environment,
-                               main_file=MainFile(name=main_file_name, content=code)),
+                               main_file=MainFile(name=main_file_name, content=code),
+                               compile_args=list(compile_args) or None),
             run=RunRequest(stdin=stdin, args=list(args)),
         ))
+
+    # --- ours: a program's build output
+
+    def list_artifacts(self, program_id: str | uuid.UUID) -> list[ArtifactInfo]:
+        """The files of a program's build output (name, size, sha256, content type); raises an
+        `ArtifactsError` (e.g. `ProgramNotFound`)."""
+        return self._request("GET", ("programs", str(program_id), "artifacts"), ArtifactList,
+                             family=ArtifactsError).artifacts
+
+    def download_artifact(self, program_id: str | uuid.UUID, name: str) -> bytes:
+        """One file of a program's build output (`name` as listed; `/` separates directories);
+        raises an `ArtifactsError` (`ProgramNotFound`, `ArtifactNotFound`)."""
+        if self._closed:
+            raise RuntimeError("the client has been closed")
+        url = self.url_for("programs", str(program_id), "artifacts", *name.split("/"))
+        try:
+            response = self._session.get(url, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TransportError(f"GET {url} failed: {exc}") from exc
+        if 200 <= response.status_code < 300:
+            return response.content
+        raise error_from_response(response.status_code, response.content, ArtifactsError)
 
     # --- plumbing
 

@@ -17,8 +17,8 @@ Every failure of a client call raises a `SandkastenError`::
         │   └── UnsupportedMediaType    415
         ├── UnexpectedError       a well-formed envelope the endpoint does not declare
         ├── LimitsExceeded        `.exceeded: list[LimitExceeded]`
-        └── one family per endpoint (the original's error enums):
-            GetBaseResourceUsageError, BuildRunError, BuildError, RunError
+        └── one family per endpoint (the original's error enums, and ours):
+            GetBaseResourceUsageError, BuildRunError, BuildError, RunError, ArtifactsError
 
 The members of the families are one class per wire error name, which inherits from every family
 whose endpoint can return it; so both `except CompileError as e: e.result` and
@@ -31,7 +31,10 @@ whose endpoint can return it; so both `except CompileError as e: e.result` and
     invalid_env_vars          InvalidEnvVars         BuildRun Build Run
     compile_limits_exceeded   CompileLimitsExceeded  BuildRun Build                    .exceeded
     run_limits_exceeded       RunLimitsExceeded      BuildRun Run                      .exceeded
-    program_not_found         ProgramNotFound        Run
+    program_not_found         ProgramNotFound        Run Artifacts
+    invalid_compile_args      InvalidCompileArgs     BuildRun Build                    .refused
+    busy                      Busy                   BuildRun Build Run
+    artifact_not_found        ArtifactNotFound       Artifacts
 
 A family says which endpoints *can* raise an error, not which one did: an `EnvironmentNotFound`
 from `get_base_resource_usage` is also an instance of `BuildError`. A client method raises only
@@ -54,7 +57,8 @@ __all__ = [
     "UnsupportedMediaType", "UnexpectedError", "LimitsExceeded",
     "GetBaseResourceUsageError", "BuildRunError", "BuildError", "RunError",
     "EnvironmentNotFound", "CompileError", "InvalidFileNames", "InvalidEnvVars",
-    "CompileLimitsExceeded", "RunLimitsExceeded", "ProgramNotFound", "error_from_response",
+    "CompileLimitsExceeded", "RunLimitsExceeded", "ProgramNotFound", "InvalidCompileArgs", "Busy",
+    "ArtifactsError", "ArtifactNotFound", "error_from_response",
 ]
 
 
@@ -177,6 +181,10 @@ class RunError(ErrorResponse):
     """Errors of `run`."""
 
 
+class ArtifactsError(ErrorResponse):
+    """Errors of `list_artifacts` and `download_artifact`."""
+
+
 class LimitsExceeded(ErrorResponse):
     """Requested limits above the configured maximums; `exceeded` lists them all."""
 
@@ -249,10 +257,39 @@ class RunLimitsExceeded(LimitsExceeded, BuildRunError, RunError):
     wire_name = "run_limits_exceeded"
 
 
-class ProgramNotFound(RunError):
+class ProgramNotFound(RunError, ArtifactsError):
     """404: no program with this id (never built, or pruned after its TTL)."""
 
     wire_name = "program_not_found"
+
+
+class InvalidCompileArgs(BuildRunError, BuildError):
+    """400: `compile_args` the environment does not allow; `refused` lists them, `message` why."""
+
+    wire_name = "invalid_compile_args"
+
+    def __init__(self, status_code: int, body: dict[str, Any], refused: list[str]) -> None:
+        self.refused = refused
+        super().__init__(status_code, body)
+
+    @classmethod
+    def _from_envelope(
+        cls, status_code: int, body: dict[str, Any], envelope: _Envelope
+    ) -> ErrorResponse:
+        return cls(status_code, body, msgspec.json.decode(envelope.details, type=list[str]))
+
+
+class Busy(BuildRunError, BuildError, RunError):
+    """503: no room for the job in time (the server's memory budget); try again later (the
+    response's Retry-After says when)."""
+
+    wire_name = "busy"
+
+
+class ArtifactNotFound(ArtifactsError):
+    """404: the program has no build file of that name (`message` lists the ones it has)."""
+
+    wire_name = "artifact_not_found"
 
 
 _BY_WIRE_NAME: dict[str, type[ErrorResponse]] = {
@@ -261,6 +298,7 @@ _BY_WIRE_NAME: dict[str, type[ErrorResponse]] = {
         UnprocessableContent, InternalServerError, NotFound, MethodNotAllowed, UnsupportedMediaType,
         EnvironmentNotFound, CompileError,
         InvalidFileNames, InvalidEnvVars, CompileLimitsExceeded, RunLimitsExceeded, ProgramNotFound,
+        InvalidCompileArgs, Busy, ArtifactNotFound,
     )
 }
 

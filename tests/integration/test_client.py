@@ -6,6 +6,7 @@ Requests are built with the client's request types (that is its API); expectatio
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 import conftest
 from conftest import Daemon
 from sandkasten_py.client import (
-    BuildError, BuildRunError, CompileError, CompileLimitsExceeded, EnvironmentNotFound,
+    ArtifactNotFound, ArtifactsError, InvalidCompileArgs, BuildError, BuildRunError, CompileError, CompileLimitsExceeded, EnvironmentNotFound,
     ErrorResponse, GeneralError, GetBaseResourceUsageError, InvalidEnvVars, InvalidFileNames,
     InvalidResponse, NotFound, ProgramNotFound, RunError, RunLimitsExceeded, SandkastenClient,
     SandkastenError, TransportError, UnprocessableContent,
@@ -302,6 +303,28 @@ def test_program_not_found(client: SandkastenClient) -> None:
     body, message = sandkasten_body(info.value)
     assert body == {"error": "program_not_found"}
     assert f"`{program_id}`" in message
+
+
+def test_compile_args_and_the_build_output(client: SandkastenClient) -> None:
+    """Build C to WebAssembly with compile_args, list the build output, download a file."""
+    code = f"int add(int a, int b) {{ return a + b; }}\nint main(void) {{ return 0; }}\n// {uuid.uuid4()}\n"
+    built = client.build(BuildRequest(environment="emcc", main_file=MainFile(name="main.c", content=code),
+                                      compile_args=["-O1", "-sEXPORTED_FUNCTIONS=_main,_add"]))
+    artifacts = {a.name: a for a in client.list_artifacts(built.program_id)}
+    assert set(artifacts) == {"app.js", "app.wasm"}
+    assert artifacts["app.wasm"].content_type == "application/wasm"
+    wasm = client.download_artifact(built.program_id, "app.wasm")
+    assert wasm[:4] == b"\0asm" and len(wasm) == artifacts["app.wasm"].size
+    assert hashlib.sha256(wasm).hexdigest() == artifacts["app.wasm"].sha256
+    assert b"_add" in client.download_artifact(built.program_id, "app.js")
+    with pytest.raises(ArtifactNotFound) as missing:
+        client.download_artifact(built.program_id, "app.data")
+    assert isinstance(missing.value, ArtifactsError) and "app.wasm" in (missing.value.message or "")
+    with pytest.raises(ProgramNotFound):
+        client.list_artifacts(uuid.uuid4())
+    with pytest.raises(InvalidCompileArgs) as refused:
+        client.run_code("emcc", code, main_file_name="main.c", compile_args=["-o", "/tmp/x.js"])
+    assert refused.value.refused == ["-o", "/tmp/x.js"] and isinstance(refused.value, BuildRunError)
 
 
 def test_unprocessable_content(client: SandkastenClient) -> None:

@@ -66,7 +66,7 @@ RUNTIME_SHELL = "/nix/store/fake-bash/bin/bash"
 ALWAYS_TOOLS = ("bash", "coreutils")
 
 # The nixpkgs pin (shared/reference/nix-pin.md).
-PIN = {
+PIN: dict[str, Any] = {
     "owner": "NixOS",
     "repo": "nixpkgs",
     "ref": "nixos-25.11",
@@ -239,8 +239,10 @@ def check_package(env_id: str, package: dict[str, Any], desc: Description, nix_t
     assert data == package["manifest"]
     assert set(data) == {"sandkasten_version", "name", "version", "meta", "default_main_file_name",
                          "example", "test", "compile_script", "run_script", "closure"} | (
-                             {"runner"} if desc.runner is not None else set())
+                             {"runner"} if desc.runner is not None else set()) | (
+                             {"compile_args"} if desc.compile_args is not None else set())
     assert manifest.runner == (desc.runner or "nsjail")
+    assert manifest.compile_args == desc.compile_args
 
     version = desc.version if desc.version is not None else f"fake-version-of-{nix_table['version']}"
     assert package["version"] == version

@@ -506,6 +506,27 @@ def test_unknown_or_malformed_program_ids(daemon: Any, path: str, status: int) -
         assert f"`{path.split('/')[2]}`" in message
 
 
+@pytest.mark.catalogue("API-08")
+def test_emcc_sandboxd_artifact_ids_cannot_be_guessed_or_forged(daemon: Any) -> None:
+    """emcc-sandboxd's ids are 8 random hex digits: anyone can enumerate the artifacts of others.
+    Ours are the program id with a 128-bit HMAC tag under the daemon's secret key: the program
+    id alone (which the sources give away), a made-up or altered tag, and a tag of another
+    program name nothing; the same build gets the same id again."""
+    code = f"int main(void) {{ return 0; }}\n// {unique()}\n"
+    first = daemon.post("/emcc-sandboxd/compile", json={"code": code, "type": "c"})
+    assert first.status_code == 200, first.text
+    token = first.json()["id"]
+    assert len(token) == 64 and daemon.get(first.json()["js"]).status_code == 200
+    assert daemon.post("/emcc-sandboxd/compile", json={"code": code, "type": "c"}).json()["id"] == token
+    other = daemon.post("/emcc-sandboxd/compile", json={"code": code + "// other\n", "type": "c"}).json()["id"]
+    flipped = token[:-1] + ("0" if token[-1] != "0" else "1")
+    for forged in (token[:32], token[:32] + "0" * 32, flipped, token[:32] + other[32:], token.upper(),
+                   token + "0", "../" + token, str(uuid.UUID(hex=token[:32]))):
+        response = daemon.get(f"/emcc-sandboxd/artifacts/{forged}/app.js")
+        assert response.status_code == 404, (forged, response.status_code)
+        assert b"Module" not in response.content
+
+
 # ------------------------------------------------------------------------------------ API-09
 
 

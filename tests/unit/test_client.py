@@ -14,7 +14,7 @@ import requests
 
 from sandkasten_py import client
 from sandkasten_py.client import (
-    BuildError, BuildRunError, CompileError, CompileLimitsExceeded, EnvironmentNotFound,
+    ArtifactNotFound, ArtifactsError, Busy, InvalidCompileArgs, BuildError, BuildRunError, CompileError, CompileLimitsExceeded, EnvironmentNotFound,
     ErrorResponse, GeneralError, GetBaseResourceUsageError, InternalServerError, InvalidEnvVars,
     InvalidFileNames, InvalidResponse, LimitsExceeded, ProgramNotFound, RunError,
     RunLimitsExceeded, SandkastenClient, SandkastenError, TransportError, UnexpectedError,
@@ -29,7 +29,7 @@ LIMITS = (b'{"cpus":1,"time":5,"memory":256,"tmpfs":256,"filesize":16,"file_desc
 RUN_RESULT = (b'{"status":1,"stdout":"","stderr":"error[E0425]: cannot find value `x`\\n",'
               b'"resource_usage":{"time":120,"memory":4096},"limits":' + LIMITS + b'}')
 
-FAMILIES = (GetBaseResourceUsageError, BuildRunError, BuildError, RunError)
+FAMILIES = (GetBaseResourceUsageError, BuildRunError, BuildError, RunError, ArtifactsError)
 
 # wire name -> (class, the families it belongs to), as listed in the reference (§1.6, §8)
 WIRE_ERRORS: dict[str, tuple[type[ErrorResponse], set[type[ErrorResponse]]]] = {
@@ -40,7 +40,10 @@ WIRE_ERRORS: dict[str, tuple[type[ErrorResponse], set[type[ErrorResponse]]]] = {
     "invalid_env_vars": (InvalidEnvVars, {BuildRunError, BuildError, RunError}),
     "compile_limits_exceeded": (CompileLimitsExceeded, {BuildRunError, BuildError}),
     "run_limits_exceeded": (RunLimitsExceeded, {BuildRunError, RunError}),
-    "program_not_found": (ProgramNotFound, {RunError}),
+    "program_not_found": (ProgramNotFound, {RunError, ArtifactsError}),
+    "invalid_compile_args": (InvalidCompileArgs, {BuildRunError, BuildError}),
+    "busy": (Busy, {BuildRunError, BuildError, RunError}),
+    "artifact_not_found": (ArtifactNotFound, {ArtifactsError}),
 }
 
 
@@ -252,9 +255,18 @@ def test_one_class_per_wire_name_in_exactly_its_families(name: str) -> None:
         content = b'{"error":"compile_error","details":' + RUN_RESULT + b"}"
     elif issubclass(cls, LimitsExceeded):
         content = content[:-1] + b',"details":[]}'
+    elif cls is InvalidCompileArgs:
+        content = content[:-1] + b',"details":["-o","x.js"]}'
     for family in FAMILIES:
         error = error_from_response(400, content, family)
         assert type(error) is (cls if family in families else UnexpectedError)
+
+
+def test_invalid_compile_args_carries_the_refused_arguments() -> None:
+    error = error_from_response(400, b'{"error":"invalid_compile_args","details":["-o","x.js"],'
+                                     b'"message":"compile_args refused: `-o x.js`: ..."}', BuildError)
+    assert isinstance(error, InvalidCompileArgs) and error.refused == ["-o", "x.js"]
+    assert error.message == "compile_args refused: `-o x.js`: ..."
 
 
 def test_the_tree() -> None:
