@@ -162,9 +162,9 @@ def check_emcc_sandboxd(config: Config, environments: dict[str, Environment]) ->
     """emcc-sandboxd's `default_args` pass its environment's allowlist (ManifestError otherwise);
     without that environment its API answers every compile with an error, said here once."""
     settings = config.emcc_sandboxd
-    environment = environments.get(settings.environment)
     if not settings.environment:
         return
+    environment = environments.get(settings.environment)
     if environment is None:
         log.warning("emcc_sandboxd.environment %r is not an environment of this daemon: "
                     "POST /emcc-sandboxd/compile will fail", settings.environment)

@@ -11,7 +11,8 @@ request's `args` as `compile_args`: the same cache, allowlist, limits and sandbo
 with the reason in `error`. Its ids are 8 random hex digits, which can be enumerated; here an id
 is the program's token (tokens.py): unguessable, the same for the same build, and valid as long
 as the program is kept. Errors keep its shape: `ok: false` and `error`, with its status codes
-(400 for a bad request or a failed compile; 404 for an unknown artifact).
+(400 for a bad request or a failed compile; 404 for an unknown artifact), and 503 with
+Retry-After when the memory budget had no room in time.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sandkasten_py.api.errors import UnprocessableContent, json_response
 from sandkasten_py.api.operations import BodyTooLarge, read_body
 from sandkasten_py.api.request_limits import check_request
 from sandkasten_py.api.state import app_state
-from sandkasten_py.programs import CompileError, ProgramError, ProgramNotFound
+from sandkasten_py.programs import Busy, CompileError, ProgramError, ProgramNotFound
 from sandkasten_py.config import Config
 from sandkasten_py.schemas import BuildRequest, MainFile
 
@@ -97,6 +98,10 @@ async def compile_code(request: Request) -> Response:
     except CompileError as e:
         output = "".join(part for part in (e.result.stdout, e.result.stderr) if part)
         return failed(output or (e.message or "the compile failed"))
+    except Busy as e:
+        response = failed(e.message or "busy", 503)
+        response.headers["Retry-After"] = str(e.retry_after)
+        return response
     except ProgramError as e:
         return failed(e.message or type(e).__name__)
     except Exception:
