@@ -200,6 +200,7 @@ def compute_stamp(desc: Description, closure: list[debian.Package], layout: Layo
         digest.update(json.dumps(parts).encode() + b"\n")
 
     add("builder", BUILDER_VERSION, sandkasten_py.__version__, str(layout.out))
+    add("job variables", list(JOB_VARIABLES))  # the scripts' header un-exports them
     for path in description_files(desc.directory):
         add("file", str(path.relative_to(desc.directory)),
             hashlib.sha256(path.read_bytes()).hexdigest())

@@ -86,6 +86,9 @@ class Policy:
                 if _CONTROL.search(value):
                     refusals.append(Refusal(pair, "control characters are not allowed in an argument"))
                     continue
+                if value.startswith(("-", "@")):  # emcc's own parsing might take it as an option
+                    refusals.append(Refusal(pair, f"{arg} needs a value, not an option or a response file"))
+                    continue
             why = self.with_value[flag](value, sources)
             if why is not None:
                 refusals.append(Refusal(pair, why))
@@ -127,7 +130,7 @@ def _source(what: str) -> ValueRule:
     return rule
 
 
-_RELATIVE_DIR = re.compile(r"(?!/)(?!=)[A-Za-z0-9._/+-]+")
+_RELATIVE_DIR = re.compile(r"[A-Za-z0-9._+][A-Za-z0-9._/+-]*")
 
 
 def _relative_dir(value: str, sources: Collection[str]) -> str | None:

@@ -117,7 +117,7 @@ def test_environments_lists_the_host_built_environments(daemon: Daemon) -> None:
     assert set(body) == built and set(ENVIRONMENTS) <= built
     for env_id, (name, main_file) in ENVIRONMENTS.items():
         env = body[env_id]
-        assert set(env) == {"name", "version", "default_main_file_name", "example", "meta"}, env_id
+        assert set(env) == {"name", "version", "default_main_file_name", "example", "meta", "compile_args"}, env_id
         assert env["name"] == name
         assert env["default_main_file_name"] == main_file
         assert isinstance(env["version"], str) and env["version"]

@@ -76,6 +76,10 @@ def test_allowed(args: list[str]) -> None:
     (["-I/etc"], [("-I/etc",)]), (["-I", "/etc"], [("-I", "/etc")]), (["-I=/etc"], [("-I=/etc",)]),
     (["-I../.."], [("-I../..",)]), (["-I", "a/../../b"], [("-I", "a/../../b")]),
     (["-L/usr/lib"], [("-L/usr/lib",)]), (["-L", "/usr/lib"], [("-L", "/usr/lib")]),
+    # a separate value that is an option or a response file
+    (["-I", "-o/tmp/x"], [("-I", "-o/tmp/x")]), (["-D", "-oX"], [("-D", "-oX")]),
+    (["-s", "@settings"], [("-s", "@settings")]), (["-I-o/tmp"], [("-I-o/tmp",)]),
+    (["--source-map-base", "-o"], [("--source-map-base", "-o")]),
     # not on the list at all
     (["-include", "/etc/passwd"], [("-include",), ("/etc/passwd",)]), (["-isystem/etc"], [("-isystem/etc",)]),
     (["--sysroot=/"], [("--sysroot=/",)]), (["-c"], [("-c",)]), (["-E"], [("-E",)]),

@@ -15,7 +15,7 @@ if [[ -n $SANDKASTEN_COMPILE_ARGS ]]; then
 fi
 # Variables through which Emscripten, clang or Node would take further options or files: only
 # compile_args may add any (the build's env_vars are still given to the compiler otherwise).
-unset ${!EM_*} ${!EMCC_*} ${!EMMAKEN_*} ${!CCC_*} ${!PYTHON*} CPATH C_INCLUDE_PATH \
+unset "${!EM_@}" "${!EMCC_@}" "${!EMMAKEN_@}" "${!CCC_@}" "${!PYTHON@}" CPATH C_INCLUDE_PATH \
   CPLUS_INCLUDE_PATH LIBRARY_PATH COMPILER_PATH NODE_OPTIONS
 # The toolchain's own prebuilt libraries, read-only (nixpkgs' wrapper would otherwise choose an
 # empty cache in /tmp and rebuild libc in every job; Debian's is there already).
