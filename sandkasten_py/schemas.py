@@ -19,8 +19,9 @@ Compatibility with Sandkasten 0.2.2 decides the details:
 
 from __future__ import annotations
 
+import binascii
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -71,6 +72,26 @@ def _check_full_match(pattern: re.Pattern[str], value: str, what: str) -> None:
         raise ValueError(f"{what} {value!r} does not match `{pattern.pattern}`")
 
 
+Encoding = Annotated[Literal["utf-8", "base64"], Meta(
+    description="How `content` holds the file's bytes: `utf-8` (the default) is the text itself; "
+                "`base64` is standard base64 with padding (for binary files such as a `.wasm` "
+                "module); invalid base64 is a 422. `null` means `utf-8`.")]
+
+
+def _file_bytes(content: str, encoding: str | None) -> bytes:
+    if encoding == "base64":
+        return binascii.a2b_base64(content, strict_mode=True)
+    return content.encode()
+
+
+def _check_encoding(content: str, encoding: str | None) -> None:
+    if encoding == "base64":
+        try:
+            binascii.a2b_base64(content, strict_mode=True)
+        except binascii.Error as e:
+            raise ValueError(f"content is not valid base64 ({e})") from None
+
+
 # --------------------------------------------------------------------------- requests
 
 
@@ -79,10 +100,16 @@ class MainFile(msgspec.Struct, kw_only=True):
 
     name: FileName | None = None
     content: Annotated[FileContent, Meta(examples=["print(6 * 7)"])]
+    encoding: Encoding | None = None
 
     def __post_init__(self) -> None:
         if self.name is not None:
             _check_full_match(_FILE_NAME_RE, self.name, "file name")
+        _check_encoding(self.content, self.encoding)
+
+    def data(self) -> bytes:
+        """The file's bytes."""
+        return _file_bytes(self.content, self.encoding)
 
 
 class File(msgspec.Struct):
@@ -90,9 +117,15 @@ class File(msgspec.Struct):
 
     name: FileName
     content: Annotated[FileContent, Meta(examples=["1 2 3"])]
+    encoding: Encoding | None = None
 
     def __post_init__(self) -> None:
         _check_full_match(_FILE_NAME_RE, self.name, "file name")
+        _check_encoding(self.content, self.encoding)
+
+    def data(self) -> bytes:
+        """The file's bytes."""
+        return _file_bytes(self.content, self.encoding)
 
 
 class EnvVar(msgspec.Struct):

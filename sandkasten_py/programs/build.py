@@ -75,7 +75,7 @@ async def _build(
     limits = resolve_limits(request.compile_limits, max_limits, CompileLimitsExceeded)
     manifest = environment.manifest
     main_file = File(name=request.main_file.name or manifest.default_main_file_name,
-                     content=request.main_file.content)
+                     content=request.main_file.content, encoding=request.main_file.encoding)
     files = request.files or []
     if any(f.name == main_file.name for f in files):
         raise InvalidFileNames(main_file.name, "it is also the name of the main file")
@@ -88,7 +88,7 @@ async def _build(
         runner=manifest.runner,
     )
     if manifest.compile_script is None:
-        sources = [(f.name, f.content.encode()) for f in (main_file, *files)]
+        sources = [(f.name, f.data()) for f in (main_file, *files)]
         await asyncio.to_thread(steps.store.save, pid, program, sources=sources)
         return None
     async with steps.job([main_file, *files], limits, compiling=True) as job:

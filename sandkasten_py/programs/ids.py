@@ -5,7 +5,7 @@ version, then the main file as sent, the files and the build env vars), serialis
 Rust's postcard does (length-prefixed strings, option tags, length-prefixed lists), so it is
 unambiguous. One field is ours: the environment's identity digest, which covers the contents
 of its manifest and scripts, so that editing a script in place (a host build) changes the id.
-A build's `compile_args` (ours) are appended only when there are some, so every other build
+A build's `compile_args` and the files' `encoding` (ours) are appended only when they are used, so every other build
 keeps the id it would have without them. Compile limits and anything about the run step are not
 part of the id.
 """
@@ -68,6 +68,11 @@ def program_id(environment: Environment, request: BuildRequest) -> uuid.UUID:
         _pairs((f.name, f.content) for f in request.files or ()),
         _pairs((v.name, v.value) for v in request.env_vars or ()),
     ])
-    if request.compile_args:  # ours, and only when present: the ids of other builds stay Sandkasten's
-        encoded += _varint(len(request.compile_args)) + b"".join(map(_string, request.compile_args))
+    # Ours, each a tagged, self-delimiting section present only when used, so that the ids of
+    # every other build stay Sandkasten's.
+    if request.compile_args:
+        encoded += b"\x01" + _varint(len(request.compile_args)) + b"".join(map(_string, request.compile_args))
+    encodings = [request.main_file.encoding, *(f.encoding for f in request.files or ())]
+    if "base64" in encodings:  # the same text as base64 or as text is another file
+        encoded += b"\x02" + _varint(len(encodings)) + bytes(e == "base64" for e in encodings)
     return uuid.UUID(bytes=hashlib.sha256(encoded).digest()[:16])

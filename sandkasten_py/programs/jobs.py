@@ -54,7 +54,7 @@ class Steps:
     async def job(self, box_files: list[File], limits: Limits, *, compiling: bool) -> AsyncIterator[JobDir]:
         """A fresh job directory holding `box_files` (with a `/program` tmpfs when `compiling`),
         once the job's memory limit fits in the budget (Busy if it does not in time)."""
-        files = [(f.name, f.content.encode()) for f in box_files]
+        files = [(f.name, f.data()) for f in box_files]
         budget = self.memory.hold(limits.memory) if self.memory is not None else contextlib.nullcontext()
         async with budget, self.job_dirs.job(files, tmp_mb=limits.tmpfs, compiling=compiling) as job:
             yield job

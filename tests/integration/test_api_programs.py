@@ -7,6 +7,7 @@ is needed, C where one is.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -1016,3 +1017,27 @@ def test_a_job_can_reopen_its_own_stdio(daemon: Daemon) -> None:
     assert response.status_code == 200, response.text
     run = response.json()["run"]
     assert (run["status"], run["stdout"], run["stderr"]) == (0, "in\nout\n", "err\n")
+
+
+def test_binary_files_travel_as_base64_both_ways(daemon: Daemon) -> None:
+    """Build files (in /program) and run files (in the working directory) with `encoding:
+    "base64"` arrive as their exact bytes (all 256 byte values); the program's binary output
+    comes back with `base64_output`."""
+    every_byte = bytes(range(256))
+    code = ("import sys\nbuilt = open('/program/built.bin', 'rb').read()\nran = open('ran.bin', 'rb').read()\n"
+            "sys.stdout.buffer.write(built[::-1] + ran)\n" f"# {uuid.uuid4()}\n")
+    response = daemon.post("/run", json={
+        "build": {"environment": "python", "main_file": {"content": code},
+                  "files": [{"name": "built.bin", "content": base64.b64encode(every_byte).decode(),
+                             "encoding": "base64"}]},
+        "run": {"files": [{"name": "ran.bin", "content": "AP8=", "encoding": "base64"}], "base64_output": True},
+    })
+    assert response.status_code == 200, response.text
+    assert base64.b64decode(response.json()["run"]["stdout"]) == every_byte[::-1] + b"\x00\xff"
+
+
+def test_invalid_base64_is_422(daemon: Daemon) -> None:
+    response = daemon.post("/programs", json={"environment": "python", "main_file": {
+        "content": "not base64!", "encoding": "base64"}})
+    assert response.status_code == 422, response.text
+    assert "base64" in response.json()["reason"]

@@ -146,6 +146,18 @@ def test_compile_args_change_the_id_only_when_there_are_some() -> None:
     assert len(ids) == 4 and BASE_ID not in ids
 
 
+def test_a_base64_file_is_another_file_than_the_same_text() -> None:
+    """Sandkasten's id hashes the content as sent; with `encoding` ours, a file sent as base64
+    and a text file with that same text must not share an id. `utf-8` given or not is the same."""
+    text = request(files=[File(name="a.bin", content="AAEC")])
+    as_utf8 = request(files=[File(name="a.bin", content="AAEC", encoding="utf-8")])
+    binary = request(files=[File(name="a.bin", content="AAEC", encoding="base64")])
+    main_binary = request(main_file=MainFile(content="AAEC", encoding="base64"),
+                          files=[File(name="a.bin", content="AAEC")])
+    ids = [program_id(environment(), r) for r in (text, as_utf8, binary, main_binary)]
+    assert ids[0] == ids[1] and len(set(ids)) == 3
+
+
 @pytest.mark.parametrize(
     "limits",
     [LimitsOpt(), LimitsOpt(time=1), LimitsOpt(memory=1, processes=2, network=False)],

@@ -139,8 +139,9 @@ def test_the_request_carries_names_args_env_vars_and_only_given_limits() -> None
     request = msgspec.to_builtins(build_request("c", main_file, files, options, "5\n"))
     assert request["build"] == {
         "environment": "c",
-        "main_file": {"name": "main.c", "content": "int main;"},
-        "files": [{"name": "util.h", "content": "// h"}, {"name": "data.txt", "content": "1 2"}],
+        "main_file": {"name": "main.c", "content": "int main;", "encoding": None},
+        "files": [{"name": "util.h", "content": "// h", "encoding": None},
+                  {"name": "data.txt", "content": "1 2", "encoding": None}],
         "env_vars": None,  # env vars are for the run step; build ones would change the cache key
         "compile_limits": None,
         "compile_args": None,

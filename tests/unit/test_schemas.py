@@ -423,3 +423,29 @@ def test_benchmark_result_of_floors_the_mean(values: list[int], expected: tuple[
     """`avg` is the integer (floor) mean, as in the original."""
     result = BenchmarkResult.of(values)
     assert (result.min, result.avg, result.max) == expected
+
+
+@pytest.mark.parametrize("type_, make", [
+    (MainFile, lambda encoding, content: {"content": content, "encoding": encoding}),
+    (File, lambda encoding, content: {"name": "a.bin", "content": content, "encoding": encoding}),
+])
+@pytest.mark.parametrize("encoding, content, data", [
+    (None, "héllo", "héllo".encode()),
+    ("utf-8", "héllo", "héllo".encode()),
+    ("base64", "AAEC/w==", b"\x00\x01\x02\xff"),
+    ("base64", "", b""),
+    ("base64", "AGFzbQEAAAA=", b"\0asm\x01\0\0\0"),
+    ("base64", "AAEC/w", None),          # no padding
+    ("base64", "AAEC/w==\n", None),      # a newline
+    ("base64", "AA EC/w==", None),       # a space
+    ("base64", "AAEC_w==", None),        # the URL-safe alphabet
+    ("base64", "héllo", None),
+    ("latin-1", "x", None),              # not an encoding we know
+])
+def test_file_encodings(type_: type, make: Any, encoding: str | None, content: str, data: bytes | None) -> None:
+    """`encoding: "base64"` carries binary files; anything but strict standard base64 is a 422."""
+    body = make(encoding, content)
+    if data is None:
+        assert rejects(body, type_)
+        return
+    assert decode(body, type_).data() == data
