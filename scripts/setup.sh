@@ -43,7 +43,7 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: installing the Python environment into .venv"
     [ -x .venv/bin/python ] || python3 -m venv .venv >"$log" 2>&1 || fail "python3 -m venv"
-    .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' >>"$log" 2>&1 || fail "pip install"
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[test,wasm]' >>"$log" 2>&1 || fail "pip install"
     echo "$want" >"$stamp"
 fi
 

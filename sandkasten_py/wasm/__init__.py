@@ -1,0 +1,1 @@
+"""WebAssembly: running WASI modules with wasmtime, in jailed workers (never in the daemon)."""
