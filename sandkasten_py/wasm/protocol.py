@@ -1,0 +1,92 @@
+"""What the daemon and a WASI worker say to each other over the worker's stdin and stdout.
+
+Each message is a frame: 4 bytes of big-endian length, then that many bytes of msgpack. The
+worker first sends `Ready` (wasmtime is imported, the engine made), then answers each `Job` with
+one `Outcome`, in order. Frames are bounded (`MAX_FRAME`), so a confused or hostile worker
+cannot make the daemon allocate without limit; a worker that breaks the protocol is replaced.
+Plain data: the daemon imports this without wasmtime.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import msgspec
+
+MAX_FRAME = 64 * 1024 * 1024
+_LENGTH = struct.Struct(">I")
+
+
+class Ready(msgspec.Struct, tag=True):
+    """The worker is warm."""
+
+    wasmtime_version: str
+
+
+class Job(msgspec.Struct, tag=True):
+    """One run: the module, the job's files (for its working directory), inputs and limits."""
+
+    module: bytes
+    files: list[tuple[str, bytes]]
+    args: list[str]
+    env: list[tuple[str, str]]
+    stdin: bytes
+    time_s: float
+    memory_bytes: int
+    fuel: int
+    stdout_max: int
+    stderr_max: int
+
+
+class Outcome(msgspec.Struct, tag=True):
+    """How the run ended."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    exceeded: list[str]
+    wall_time_ms: int
+    memory_kb: int
+
+
+Message = Ready | Job | Outcome
+_encoder = msgspec.msgpack.Encoder()
+_decoder: msgspec.msgpack.Decoder[Ready | Job | Outcome] = msgspec.msgpack.Decoder(Message)
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a frame of this protocol, or went away."""
+
+
+def write_message(fd: int, message: Message) -> None:
+    """Send one frame."""
+    payload = _encoder.encode(message)
+    if len(payload) > MAX_FRAME:
+        raise ProtocolError(f"a message of {len(payload)} bytes is larger than {MAX_FRAME}")
+    data = memoryview(_LENGTH.pack(len(payload)) + payload)
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def read_message(fd: int) -> Message:
+    """Receive one frame (ProtocolError at end of file or for a bad frame)."""
+    (length,) = _LENGTH.unpack(_read_exactly(fd, _LENGTH.size))
+    if length > MAX_FRAME:
+        raise ProtocolError(f"a frame of {length} bytes is larger than {MAX_FRAME}")
+    try:
+        return _decoder.decode(_read_exactly(fd, length))
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise ProtocolError(f"not a message: {e}") from None
+
+
+def _read_exactly(fd: int, count: int) -> bytes:
+    chunks = []
+    while count:
+        chunk = os.read(fd, min(count, 1 << 20))
+        if not chunk:
+            raise ProtocolError("the other side closed the pipe")
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b"".join(chunks)

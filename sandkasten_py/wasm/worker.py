@@ -1,0 +1,61 @@
+"""A WASI worker: `python -m sandkasten_py.wasm.worker`, run by the daemon inside nsjail.
+
+It imports wasmtime once, says `Ready`, then runs one `Job` after another (protocol.py) on fd 0
+and 1: each in a fresh working directory under `$TMPDIR` (the jail's own `/tmp`) holding the
+job's files, removed afterwards. Guest output goes to files (execute.py), never to fd 1, which
+carries only frames. At end of file on fd 0 (the daemon went away) it exits.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import sys
+import tempfile
+
+from sandkasten_py import safefs
+from sandkasten_py.wasm.execute import Executor, WasiJob
+from sandkasten_py.wasm.protocol import Job, Outcome, ProtocolError, Ready, read_message, write_message
+
+
+def serve(requests: int, answers: int) -> None:
+    """Answer jobs from `requests` on `answers` until end of file."""
+    executor = Executor()
+    write_message(answers, Ready(wasmtime_version=_version()))
+    while True:
+        try:
+            message = read_message(requests)
+        except ProtocolError:
+            return
+        if not isinstance(message, Job):
+            return
+        write_message(answers, run(executor, message))
+
+
+def run(executor: Executor, job: Job) -> Outcome:
+    top = tempfile.mkdtemp(prefix="job-")
+    try:
+        box = os.path.join(top, "box")
+        os.mkdir(box, 0o700)
+        safefs.write_files(box, job.files)
+        outcome = executor.run(WasiJob(
+            module=job.module, directory=box, args=tuple(job.args),
+            env=tuple((name, value) for name, value in job.env), stdin=job.stdin,
+            time_s=job.time_s, memory_bytes=job.memory_bytes, fuel=job.fuel,
+            stdout_max=job.stdout_max, stderr_max=job.stderr_max))
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    return Outcome(exit_code=outcome.exit_code, stdout=outcome.stdout, stderr=outcome.stderr,
+                   exceeded=outcome.exceeded, wall_time_ms=outcome.wall_time_ms, memory_kb=outcome.memory_kb)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("wasmtime")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.fileno(), sys.stdout.fileno())
