@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import wasmtime
 
 TICK_S = 0.01
+MEMORY_RESERVATION = 64 * 1024 * 1024
+MEMORY_GUARD = 64 * 1024
 TABLE_ELEMENTS = 100_000
 STATUS_KILLED = 128 + 9      # what a job killed at a limit reports elsewhere
 STATUS_TRAPPED = 128 + 6     # abort(): a trap is the guest's crash
@@ -72,6 +74,11 @@ class Executor:
         config = wasmtime.Config()
         config.consume_fuel = True
         config.epoch_interruption = True
+        # The default reserves 4 GiB of address space (and a 2 GiB guard) per linear memory, which
+        # a worker under an address-space limit cannot have; small reservations make bounds-checked
+        # memories that move as they grow.
+        config.memory_reservation = MEMORY_RESERVATION
+        config.memory_guard_size = MEMORY_GUARD
         self.engine = wasmtime.Engine(config)
         self._modules: dict[bytes, wasmtime.Module] = {}
         self._modules_kept = modules_kept
