@@ -10,8 +10,8 @@ not reach it). The limits map as follows:
   cost 1, some control instructions 0); running out (`OUT_OF_FUEL`) is reported as the time
   limit, as it stands in for CPU time that wall time cannot measure fairly on a busy machine.
 * `memory`: the store's limit on linear memory; `memory.grow` past it returns -1, which is the
-  guest's out-of-memory (a C `malloc` returns NULL). A trap with memory at the limit is
-  reported as the memory limit. Table growth is limited too (`TABLE_ELEMENTS`).
+  guest's out-of-memory (a C `malloc` returns NULL). A trap with memory within a sixteenth of
+  the limit is reported as the memory limit (wasmtime does not tell a refused growth). Table growth is limited too (`TABLE_ELEMENTS`).
 * output caps: stdout and stderr go to files in the job's private directory; more than the cap
   is cut and reported like every job's (`stdout_max_size`, `stderr_max_size`).
 
@@ -193,7 +193,9 @@ def _trap_status(trap: wasmtime.Trap, memory: int, limit: int) -> tuple[int, str
     """(status, the limit that caused it or None)."""
     if _trap_code(trap) in _TIME_TRAPS or "all fuel consumed" in trap.message:
         return STATUS_KILLED, "time"
-    if memory + 65536 > limit:  # it trapped with no room left to grow: out of memory
+    # wasmtime does not say that a memory.grow was refused; a trap with memory within a sixteenth
+    # of the limit (a guest grows in steps) is taken as running out of it.
+    if memory + max(65536, limit // 16) > limit:
         return STATUS_KILLED, "memory"
     return STATUS_TRAPPED, None
 

@@ -1,0 +1,89 @@
+"""The pool of jailed WASI workers, with real nsjail: warm runs, limits inside the jail, and a
+worker killed mid-job replaced with the job retried."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import ROOT, sandbox_missing
+
+wasmtime = pytest.importorskip("wasmtime")
+
+from sandkasten_py.config import load_config  # noqa: E402
+from sandkasten_py.wasm.pool import WorkerPool, worker_setup  # noqa: E402
+from sandkasten_py.wasm.protocol import Job  # noqa: E402
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.skipif(bool(sandbox_missing()), reason=sandbox_missing() or "")]
+
+HELLO = """(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1) (data (i32.const 16) "hello from the jail\\n")
+  (func (export "_start") (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 20))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+LOOP = '(module (func (export "_start") (loop br 0)))'
+BOMB = """(module (memory (export "memory") 1)
+  (func (export "_start") (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable))"""
+
+
+def job(wat: str, **changes: object) -> Job:
+    fields: dict[str, object] = {
+        "module": bytes(wasmtime.wat2wasm(wat)), "files": [], "args": [], "env": [], "stdin": b"",
+        "time_s": 5.0, "memory_bytes": 64_000_000, "fuel": 10**10, "stdout_max": 65536, "stderr_max": 65536,
+    }
+    fields.update(changes)
+    return Job(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def work_dir() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="sandkasten-pool-") as directory:
+        os.chmod(directory, 0o711)
+        yield directory
+
+
+def with_pool(work_dir: str, size: int, scenario: object) -> None:
+    config = load_config({"CONFIG_PATH": str(ROOT / "config.toml")})
+    setup = worker_setup(config.nsjail_path or "nsjail", memory_mb=512)
+
+    async def main() -> None:
+        pool = WorkerPool(setup, size, work_dir)
+        await pool.start()
+        try:
+            await scenario(pool)  # type: ignore[operator]
+        finally:
+            await pool.close()
+
+    asyncio.run(main())
+    assert os.listdir(work_dir) == []
+
+
+def test_warm_workers_run_jobs_within_their_limits(work_dir: str) -> None:
+    async def scenario(pool: WorkerPool) -> None:
+        hellos = await asyncio.gather(*(pool.run(job(HELLO)) for _ in range(6)))
+        assert {(o.exit_code, o.stdout) for o in hellos} == {(0, b"hello from the jail\n")}
+        looped = await pool.run(job(LOOP, time_s=0.3))
+        assert (looped.exit_code, looped.exceeded) == (137, ["time"])
+        bomb = await pool.run(job(BOMB, memory_bytes=32 * 1024 * 1024))
+        assert bomb.exceeded == ["memory"] and bomb.memory_kb <= 32 * 1024
+        assert pool.replaced == 0
+
+    with_pool(work_dir, 2, scenario)
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_the_job_retried(work_dir: str) -> None:
+    async def scenario(pool: WorkerPool) -> None:
+        victim = next(iter(pool._all))
+        threading.Timer(0.5, os.kill, (victim.process.pid, signal.SIGKILL)).start()
+        # One worker: the job lands on the victim, which dies; the replacement runs it again.
+        outcome = await pool.run(job(LOOP, time_s=1.0))
+        assert outcome.exceeded == ["time"] and pool.replaced == 1
+        assert (await pool.run(job(HELLO))).exit_code == 0
+
+    with_pool(work_dir, 1, scenario)
