@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 ANSWER_MARGIN_S = 5.0
 """How much longer than a job's time limit a worker may take to answer before it is replaced."""
 START_TIMEOUT_S = 30.0
+JAIL_LIBRARY = "/sandkasten/lib"
+"""Where a worker finds the packages it imports, inside its jail."""
 STOP_TIMEOUT_S = 2.0
 
 
@@ -51,8 +53,8 @@ class WorkerSetup:
 
 def worker_setup(nsjail: str, *, memory_mb: int = 1024) -> WorkerSetup:
     """A setup with this process's Python, or a system Python of the same version when its own
-    lies where the jail's user cannot reach (pyenv under /root), and the directories of the
-    packages the worker imports (sandkasten_py, wasmtime, msgspec)."""
+    lies where the jail's user cannot reach (pyenv under /root), and the packages the worker
+    imports (sandkasten_py, wasmtime, msgspec)."""
     import msgspec
     import wasmtime
 
@@ -66,13 +68,14 @@ def worker_setup(nsjail: str, *, memory_mb: int = 1024) -> WorkerSetup:
         if system is None:
             raise SandboxError(f"no {version} that the jail's user can run (this one is {python})")
         python, prefixes = os.path.realpath(system), []
-    packages = [str(Path(module.__file__ or "").resolve().parent.parent)
-                for module in (sandkasten_py, wasmtime, msgspec)]
-    python_path = tuple(dict.fromkeys(packages))
+    # Exactly the three packages, each mounted read-only under one directory of the jail's own:
+    # not the directories they come from (a source tree, a virtualenv, site-packages).
+    packages = tuple(Mount(str(Path(module.__file__ or "").resolve().parent), f"{JAIL_LIBRARY}/{module.__name__}")
+                     for module in (sandkasten_py, wasmtime, msgspec))
     system_dirs = ["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/bin"]
-    mounts = tuple(Mount(path, path) for path in dict.fromkeys([*prefixes, *python_path, *system_dirs])
-                   if os.path.isdir(path))
-    return WorkerSetup(nsjail=nsjail, python=python, python_path=python_path, mounts=mounts, memory_mb=memory_mb)
+    mounts = packages + tuple(Mount(path, path) for path in dict.fromkeys([*prefixes, *system_dirs])
+                              if os.path.isdir(path))
+    return WorkerSetup(nsjail=nsjail, python=python, python_path=(JAIL_LIBRARY,), mounts=mounts, memory_mb=memory_mb)
 
 
 def _traversable(path: str) -> bool:
