@@ -36,6 +36,7 @@ from sandkasten_py import safefs
 from sandkasten_py.programs.artifacts import Artifact, list_artifacts
 from sandkasten_py.programs.output import OutputCaps, copy_output
 from sandkasten_py.sandbox import DEFAULT_RUNNER, Mount, Symlink
+from sandkasten_py.sandbox.reach import closed_to_jobs
 from sandkasten_py.schemas import RunResult
 
 NOBODY = 65534  # the job's uid and gid outside its namespace
@@ -83,17 +84,11 @@ def prepare_directory(directory: str) -> int:
 
 
 def _check_traversable(directory: str) -> None:
-    # nsjail bind-mounts job and program directories as the job's outside uid (65534), which
-    # must be able to traverse every ancestor, or every job fails with a bare mount error.
-    path = os.path.abspath(directory)
-    while True:
-        mode = os.stat(path).st_mode
-        if not mode & stat.S_IXOTH:
-            raise StoreError(f"{directory}: jobs (uid {NOBODY}) cannot traverse {path} "
-                             f"(mode {stat.filemode(mode)}); run `chmod o+x {path}`")
-        if path == "/":
-            return
-        path = os.path.dirname(path)
+    closed = closed_to_jobs(directory)
+    if closed is not None:
+        mode = stat.filemode(os.stat(closed).st_mode)
+        raise StoreError(f"{directory}: jobs (uid {NOBODY}) cannot traverse {closed} "
+                         f"(mode {mode}); run `chmod o+x {closed}`")
 
 
 def _read_or_make_key(path: str) -> bytes:

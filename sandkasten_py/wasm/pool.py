@@ -26,6 +26,7 @@ from pathlib import Path
 
 from sandkasten_py.sandbox import JobLimits, JobSpec, Mount, SandboxError, tmpfs
 from sandkasten_py.sandbox.argv import nsjail_argv
+from sandkasten_py.sandbox.reach import closed_to_jobs
 from sandkasten_py.wasm.protocol import Job, Outcome, ProtocolError, Ready, read_message, write_message
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def worker_setup(nsjail: str, *, memory_mb: int = 1024) -> WorkerSetup:
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     python = os.path.realpath(sys.executable)
     prefixes = [sys.base_prefix]
-    if not _traversable(python):
+    if closed_to_jobs(os.path.dirname(python)) is not None:
         system = shutil.which(version, path="/usr/bin:/usr/local/bin")
         if system is None:
             raise SandboxError(f"no {version} that the jail's user can run (this one is {python})")
@@ -76,11 +77,6 @@ def worker_setup(nsjail: str, *, memory_mb: int = 1024) -> WorkerSetup:
     mounts = packages + tuple(Mount(path, path) for path in dict.fromkeys([*prefixes, *system_dirs])
                               if os.path.isdir(path))
     return WorkerSetup(nsjail=nsjail, python=python, python_path=(JAIL_LIBRARY,), mounts=mounts, memory_mb=memory_mb)
-
-
-def _traversable(path: str) -> bool:
-    """Whether user nobody (others) can reach `path` through every directory above it."""
-    return all(os.stat(parent).st_mode & 0o001 for parent in Path(path).parents)
 
 
 class Worker:
