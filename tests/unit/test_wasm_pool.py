@@ -14,11 +14,11 @@ import pytest
 
 from tests.conftest import ROOT, sandbox_missing
 
-wasmtime = pytest.importorskip("wasmtime")
+pytest.importorskip("wasmtime")
 
 from sandkasten_py.config import load_config  # noqa: E402
 from sandkasten_py.wasm.pool import WorkerPool, worker_setup  # noqa: E402
-from sandkasten_py.wasm.protocol import Job  # noqa: E402
+from tests.unit.wasi_jobs import LOOP, job  # noqa: E402
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.skipif(bool(sandbox_missing()), reason=sandbox_missing() or "")]
 
@@ -27,18 +27,8 @@ HELLO = """(module
   (memory (export "memory") 1) (data (i32.const 16) "hello from the jail\\n")
   (func (export "_start") (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 20))
     (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
-LOOP = '(module (func (export "_start") (loop br 0)))'
 BOMB = """(module (memory (export "memory") 1)
   (func (export "_start") (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable))"""
-
-
-def job(wat: str, **changes: object) -> Job:
-    fields: dict[str, object] = {
-        "module": bytes(wasmtime.wat2wasm(wat)), "files": [], "args": [], "env": [], "stdin": b"",
-        "time_s": 5.0, "memory_bytes": 64_000_000, "fuel": 10**10, "stdout_max": 65536, "stderr_max": 65536,
-    }
-    fields.update(changes)
-    return Job(**fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-wasmtime = pytest.importorskip("wasmtime")
+pytest.importorskip("wasmtime")
 
 from sandkasten_py.wasm.protocol import (  # noqa: E402
     MAX_FRAME, Job, Outcome, ProtocolError, Ready, read_message, write_message,
 )
+from tests.unit.wasi_jobs import LOOP, job  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO_FILE = """(module
@@ -33,16 +34,6 @@ HELLO_FILE = """(module
     (drop (call $r (i32.load (i32.const 12)) (i32.const 0) (i32.const 1) (i32.const 8)))
     (i32.store (i32.const 4) (i32.load (i32.const 8)))
     (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
-LOOP = '(module (func (export "_start") (loop br 0)))'
-
-
-def job(wat: str, **changes: object) -> Job:
-    fields: dict[str, object] = {
-        "module": bytes(wasmtime.wat2wasm(wat)), "files": [], "args": [], "env": [], "stdin": b"",
-        "time_s": 5.0, "memory_bytes": 64_000_000, "fuel": 10**10, "stdout_max": 65536, "stderr_max": 65536,
-    }
-    fields.update(changes)
-    return Job(**fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture
