@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import os
-import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -38,8 +35,9 @@ from sandkasten_py.config import Config, load_config  # noqa: E402
 from sandkasten_py.environments import Environment, load_environments  # noqa: E402
 from sandkasten_py.programs import JobDirs  # noqa: E402
 from sandkasten_py.programs.jobs import job_limits  # noqa: E402
-from sandkasten_py.sandbox import JobSpec, tmpfs  # noqa: E402
+from sandkasten_py.sandbox import JobSpec  # noqa: E402
 from sandkasten_py.sandbox.argv import nsjail_argv  # noqa: E402
+from bench.report import machine, print_table, remove_workspace  # noqa: E402
 from tests.conftest import sandbox_missing, start_daemon  # noqa: E402
 
 PROGRAMS = {
@@ -117,16 +115,9 @@ def main() -> int:
         loop.run_until_complete(job_dirs.drain())
         loop.close()
         job_dirs.close()
-        for point in tmpfs.mounts_below(str(work)):
-            tmpfs.unmount(point)
-        shutil.rmtree(work, ignore_errors=True)
-    cgroup = "v2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "v1"
-    print(f"{datetime.date.today()}, {platform.node()}: {os.cpu_count()} CPUs, Linux {platform.release()}, "
-          f"cgroup {cgroup}; median of {arguments.rounds} cold builds each")
-    header = ("hello world", "bare nsjail", "API", "ratio", "app.js", "app.wasm")
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        remove_workspace(work)
+    print(f"{machine()}; median of {arguments.rounds} cold builds each")
+    print_table(("hello world", "bare nsjail", "API", "ratio", "app.js", "app.wasm"), rows)
     return 0
 
 

@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import http.client
 import json
 import os
-import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -51,6 +48,7 @@ from sandkasten_py.programs.jobs import job_limits  # noqa: E402
 from sandkasten_py.programs.store import StoredProgram  # noqa: E402
 from sandkasten_py.sandbox import MB, JobSpec, tmpfs  # noqa: E402
 from sandkasten_py.sandbox.argv import nsjail_argv  # noqa: E402
+from bench.report import machine, print_table, remove_workspace  # noqa: E402
 from tests.conftest import Daemon, sandbox_missing, start_daemon  # noqa: E402
 
 HELLO = 'print("Hello, World!")\n'
@@ -211,12 +209,6 @@ async def rss_with_waiting(work: Path, waiting: int) -> tuple[int, int, int]:
         daemon.process.wait()
 
 
-def machine() -> str:
-    cgroup = "v2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "v1"
-    return (f"{datetime.date.today()}, {platform.node()}: {os.cpu_count()} CPUs, "
-            f"Linux {platform.release()}, cgroup {cgroup}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and shorter loads")
@@ -233,9 +225,7 @@ def main() -> int:
     finally:
         # The queue daemon was killed: its job's /tmp may still be mounted (the job itself ends at
         # nsjail's own time limit, its cgroup goes when the next daemon starts).
-        for point in tmpfs.mounts_below(str(work)):
-            tmpfs.unmount(point)
-        shutil.rmtree(work, ignore_errors=True)
+        remove_workspace(work)
 
 
 def measure(work: Path, *, quick: bool, without_cgroup: bool) -> int:
@@ -300,9 +290,7 @@ def measure(work: Path, *, quick: bool, without_cgroup: bool) -> int:
     rows.append((f"daemon RSS, {seen} requests waiting", "", f"{rss_peak / 1024:.0f} MB "
                  f"(idle {rss_before / 1024:.0f} MB)", ""))
     print(f"sandkasten-py speed, {machine()}")
-    widths = [max(len(r[i]) for r in [("", "bare nsjail", "API", "ratio"), *rows]) for i in range(4)]
-    for row in [("", "bare nsjail", "API", "ratio"), *rows]:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print_table(("", "bare nsjail", "API", "ratio"), rows, indent="  ")
     return 0
 
 
