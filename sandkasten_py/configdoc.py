@@ -24,7 +24,7 @@ import msgspec
 
 from sandkasten_py import config as config_module
 from sandkasten_py import envdoc
-from sandkasten_py.config import LIMIT_MINIMUMS, Config, ConfigRequestLimits, EmccSandboxd, StorageLimits
+from sandkasten_py.config import LIMIT_MINIMUMS, Config, ConfigRequestLimits, EmccSandboxd, StorageLimits, Wasm
 from sandkasten_py.schemas import U64_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +34,10 @@ LIMIT_SECTIONS = ("compile_limits", "run_limits")
 STORAGE_SECTION = "storage_limits"
 REQUEST_SECTION = "request_limits"
 EMCC_SECTION = "emcc_sandboxd"
+WASM_SECTION = "wasm"
 SECTIONS: tuple[tuple[str, type], ...] = (
     (STORAGE_SECTION, StorageLimits), (REQUEST_SECTION, ConfigRequestLimits), (EMCC_SECTION, EmccSandboxd),
+    (WASM_SECTION, Wasm),
 )
 
 HEADER = """\

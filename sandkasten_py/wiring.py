@@ -1,7 +1,8 @@
 """The one place that builds the service from the configuration, for `serve` and `sandkasten envs`.
 
     config -> program store + job directories (locked) -> cgroups, network -> runners (by
-           name: nsjail) -> programs service (each environment's manifest names its runner)
+           name: nsjail; wasmtime, whose pool of WASI workers starts only when an environment
+           uses it) -> programs service (each environment's manifest names its runner)
 
 `wire` does the synchronous setup (it fails with StoreError, CgroupError... before anything
 is served); `Service.running` is the life of the service on the event loop: the background
@@ -31,7 +32,9 @@ from sandkasten_py.sandbox.cgroup import own_memory_limit
 
 log = logging.getLogger(__name__)
 
-RUNNERS = (DEFAULT_RUNNER,)  # the names an environment's manifest may give as its `runner`
+WASMTIME = "wasmtime"
+RUNNERS = (DEFAULT_RUNNER, WASMTIME)  # the names an environment's manifest may give as its `runner`
+WORKER_OVERHEAD_MB = 1024  # a WASI worker's address space besides a module's memory
 
 
 @dataclass
@@ -132,10 +135,33 @@ def wire(config: Config, environments: dict[str, Environment], observer: JobObse
     if runners is None:
         nsjail = NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks, job_limits(config.run_limits))
         runners = {DEFAULT_RUNNER: nsjail}
+        if any(e.manifest.runner == WASMTIME for e in environments.values()):
+            try:
+                runners[WASMTIME] = wasmtime_runner(config, nsjail)
+            except BaseException:
+                job_dirs.close()
+                store.close()
+                raise
     budget = MemoryBudget(memory_budget_mb(config), config.memory_budget_wait)
     log.info("Memory budget: %d MB for the memory limits of the jobs running at once", budget.total_mb)
     programs = ProgramService(config, environments, store, job_dirs, runners, observer, memory=budget)
     return Service(config, programs, store, job_dirs, runners, cgroups, networks, leftovers)
+
+
+def wasmtime_runner(config: Config, nsjail: Runner) -> Runner:
+    """The `wasmtime` runner: compile steps with `nsjail`, run steps on a pool of WASI workers
+    (ManifestError when wasmtime is not installed)."""
+    try:
+        from sandkasten_py.wasm.pool import WorkerPool, worker_setup
+        from sandkasten_py.wasm.runner import WasmtimeRunner
+        setup = worker_setup(config.nsjail_path or "nsjail",
+                             memory_mb=config.run_limits.memory + WORKER_OVERHEAD_MB,
+                             tmp_mb=max(64, config.run_limits.tmpfs))
+    except ImportError as e:
+        raise ManifestError(f"an environment uses the wasmtime runner, but {e.name or 'wasmtime'} is "
+                            f"not installed (pip install 'sandkasten-py[wasm]')") from None
+    pool = WorkerPool(setup, config.wasm.workers, config.jobs_dir)
+    return WasmtimeRunner(nsjail, pool, config.wasm.fuel)
 
 
 def memory_budget_mb(config: Config) -> int:

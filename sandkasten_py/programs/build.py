@@ -91,7 +91,7 @@ async def _build(
         sources = [(f.name, f.data()) for f in (main_file, *files)]
         await asyncio.to_thread(steps.store.save, pid, program, sources=sources)
         return None
-    async with steps.job([main_file, *files], limits, compiling=True) as job:
+    async with steps.job([main_file, *files], limits, compiling=True, runner=manifest.runner) as job:
         assert job.program is not None
         result = await steps.run(
             job,

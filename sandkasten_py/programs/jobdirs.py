@@ -43,11 +43,14 @@ class JobDir:
     """The host directories of one job."""
 
     box: str
-    """Mounted read-only at `/box`, holding the request's files."""
+    """Mounted read-only at `/box`, holding the request's files (empty: a job without a
+    directory, whose files are only in `files`)."""
     tmp: str | None
-    """The `/tmp` tmpfs, or None when the job's `tmpfs` limit is 0."""
+    """The `/tmp` tmpfs, or None when the job's `tmpfs` limit is 0 (or it has no directory)."""
     program: str | None
     """Compile steps: the `/program` tmpfs the build output is collected from."""
+    files: tuple[tuple[str, bytes], ...] = ()
+    """The request's files, as data."""
 
 
 class JobDirs:
@@ -96,6 +99,7 @@ class JobDirs:
             box=os.path.join(path, BOX),
             tmp=os.path.join(path, TMP) if tmp_mb > 0 else None,
             program=os.path.join(path, PROGRAM) if compiling else None,
+            files=tuple(files),
         )
         try:
             await asyncio.to_thread(self._create, path, job, files, tmp_mb)

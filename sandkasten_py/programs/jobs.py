@@ -51,13 +51,26 @@ class Steps:
     """Where a job reserves its memory limit before it starts (None: no budget)."""
 
     @contextlib.asynccontextmanager
-    async def job(self, box_files: list[File], limits: Limits, *, compiling: bool) -> AsyncIterator[JobDir]:
+    async def job(self, box_files: list[File], limits: Limits, *, compiling: bool,
+                  runner: str) -> AsyncIterator[JobDir]:
         """A fresh job directory holding `box_files` (with a `/program` tmpfs when `compiling`),
-        once the job's memory limit fits in the budget (Busy if it does not in time)."""
+        or for a run step of a runner that takes its files in memory none, once the job's
+        memory limit fits in the budget (Busy if it does not in time)."""
         files = [(f.name, f.data()) for f in box_files]
         budget = self.memory.hold(limits.memory) if self.memory is not None else contextlib.nullcontext()
+        if not compiling and self.sandbox(runner).run_files_in_memory:
+            async with budget:
+                yield JobDir(box="", tmp=None, program=None, files=tuple(files))
+            return
         async with budget, self.job_dirs.job(files, tmp_mb=limits.tmpfs, compiling=compiling) as job:
             yield job
+
+    def sandbox(self, runner: str) -> Runner:
+        """The runner named `runner` (SandboxError if this daemon has none of that name)."""
+        sandbox = self.runners.get(runner)
+        if sandbox is None:  # a program stored by a daemon that had this runner
+            raise SandboxError(f"the runner {runner!r} is not available in this daemon")
+        return sandbox
 
     async def run(
         self,
@@ -78,9 +91,7 @@ class Steps:
         """Run one step with the runner named `runner`, in `job` with `program_dir` at
         `/program`: read-only for a run step; for a compile step (a job with a `/program` tmpfs)
         that tmpfs, writable."""
-        sandbox = self.runners.get(runner)
-        if sandbox is None:  # a program stored by a daemon that had this runner
-            raise SandboxError(f"the runner {runner!r} is not available in this daemon")
+        sandbox = self.sandbox(runner)
         compiling = job.program is not None
         step = "compile" if compiling else "run"
         tracking = self.observer.track_job(step, environment) if self.observer else contextlib.nullcontext()
@@ -88,6 +99,7 @@ class Steps:
             outcome = await sandbox.run(JobSpec(
                 argv=argv,
                 box_dir=job.box,
+                files=job.files,
                 program_dir=program_dir,
                 program_writable=compiling,
                 tmp_dir=job.tmp,

@@ -25,7 +25,7 @@ async def run_program(
     if program is None:
         raise ProgramNotFound(str(program_id))
     steps.store.touch(program_id)
-    async with steps.job(request.files or [], limits, compiling=False) as job:
+    async with steps.job(request.files or [], limits, compiling=False, runner=program.runner) as job:
         return await steps.run(
             job,
             environment=program.environment,

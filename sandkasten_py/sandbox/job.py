@@ -65,7 +65,10 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     argv: tuple[str, ...]
     """Command and arguments, as seen inside the job."""
     box_dir: str
-    """Host directory mounted read-only at `/box`, the working directory."""
+    """Host directory mounted read-only at `/box`, the working directory, holding `files`;
+    empty for a run step of a runner whose `run_files_in_memory` is true."""
+    files: tuple[tuple[str, bytes], ...] = ()
+    """The files of `/box` (name, content), as data."""
     program_dir: str
     """Host directory mounted at `/program`."""
     program_writable: bool
@@ -118,6 +121,11 @@ class Runner(Protocol):
     """Runs jobs in a sandbox. The wiring starts every runner before the daemon serves and
     closes it after; `run` raises `SandboxError` when the job cannot be run, and otherwise
     reports how it ended, limits included."""
+
+    run_files_in_memory: bool
+    """True: its run steps take their files from `JobSpec.files` and get no job directory
+    (`box_dir` and `tmp_dir` empty), which saves a directory and a tmpfs mount per run (the
+    WASI workers keep the files in a directory of their own). False: every step gets one."""
 
     async def start(self) -> None:
         """Get ready (warm pools and the like), before the first job."""

@@ -50,6 +50,8 @@ SIGXFSZ_STATUS = 128 + signal.SIGXFSZ
 class NsjailRunner:
     """Runs jobs in nsjail, each in a cgroup of its own (or with rlimits only)."""
 
+    run_files_in_memory = False  # the job's files are bind-mounted from its job directory
+
     def __init__(self, nsjail_path: str, cgroups: Cgroups | None, networks: Networks | None = None,
                  usual_limits: JobLimits | None = None) -> None:
         self.nsjail_path = nsjail_path

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 
 import wasmtime
 
+from sandkasten_py.wasm.protocol import STATUS_KILLED, STATUS_TRAPPED
+
 TICK_S = 0.01
 MEMORY_RESERVATION = 64 * 1024 * 1024
 MEMORY_GUARD = 64 * 1024
 TABLE_ELEMENTS = 100_000
-STATUS_KILLED = 128 + 9      # what a job killed at a limit reports elsewhere
-STATUS_TRAPPED = 128 + 6     # abort(): a trap is the guest's crash
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class WasiJob:
     """The module's binary (or text) format."""
     directory: str
     """The job's working directory, already holding its files; preopened as `.`."""
+    program_directory: str | None = None
+    """The program's files, preopened read-only as `/program` (None: no `/program`)."""
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     stdin: bytes = b""
@@ -124,6 +126,8 @@ class Executor:
         wasi.stdout_file = stdout_path
         wasi.stderr_file = stderr_path
         wasi.preopen_dir(job.directory, ".")
+        if job.program_directory is not None:
+            _preopen_read_only(wasi, job.program_directory, "/program")
         store.set_wasi(wasi)
         exceeded: list[str] = []
         message = ""
@@ -167,6 +171,13 @@ class Executor:
 
 class _NotACommand(Exception):
     pass
+
+
+def _preopen_read_only(wasi: wasmtime.WasiConfig, path: str, guest_path: str) -> None:
+    try:
+        wasi.preopen_dir(path, guest_path, fs_mutable=False)  # type: ignore[call-arg]
+    except TypeError:  # wasmtime-py before 31 has no read-only preopens: the worker made the
+        wasi.preopen_dir(path, guest_path)  # files read-only, and the job's copy is its own anyway
 
 
 def _trap_code(trap: wasmtime.Trap) -> wasmtime.TrapCode | None:

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +53,7 @@ class WorkerSetup:
     processes: int = 16
 
 
-def worker_setup(nsjail: str, *, memory_mb: int = 1024) -> WorkerSetup:
+def worker_setup(nsjail: str, *, memory_mb: int = 1024, tmp_mb: int = 64) -> WorkerSetup:
     """A setup with this process's Python, or a system Python of the same version when its own
     lies where the jail's user cannot reach (pyenv under /root), and the packages the worker
     imports (sandkasten_py, wasmtime, msgspec)."""
@@ -76,7 +77,8 @@ def worker_setup(nsjail: str, *, memory_mb: int = 1024) -> WorkerSetup:
     system_dirs = ["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/bin"]
     mounts = packages + tuple(Mount(path, path) for path in dict.fromkeys([*prefixes, *system_dirs])
                               if os.path.isdir(path))
-    return WorkerSetup(nsjail=nsjail, python=python, python_path=(JAIL_LIBRARY,), mounts=mounts, memory_mb=memory_mb)
+    return WorkerSetup(nsjail=nsjail, python=python, python_path=(JAIL_LIBRARY,), mounts=mounts, memory_mb=memory_mb,
+                       tmp_mb=tmp_mb)
 
 
 class Worker:
@@ -146,19 +148,27 @@ class Worker:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+class _NoJob(Exception):
+    """`make_job` failed (its error is the cause): not the worker's fault."""
+
+
 class WorkerPool:
     """`size` warm workers; a job takes an idle one, waiting if all are busy."""
 
-    def __init__(self, setup: WorkerSetup, size: int, work_dir: str) -> None:
+    def __init__(self, setup: WorkerSetup, size: int, parent_dir: str) -> None:
         self.setup = setup
         self.size = size
-        self.work_dir = work_dir
+        self.parent_dir = parent_dir
+        self.work_dir = ""
+        """A directory of this pool's own in `parent_dir`, made by `start`, removed by `close`
+        (a fresh name each time: what an earlier daemon left there is removed meanwhile)."""
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
         self._all: set[Worker] = set()
         self.replaced = 0
 
     async def start(self) -> None:
-        os.makedirs(self.work_dir, mode=0o711, exist_ok=True)
+        self.work_dir = tempfile.mkdtemp(prefix="wasm-workers-", dir=self.parent_dir)
+        os.chmod(self.work_dir, 0o711)
         workers = await asyncio.gather(*(asyncio.to_thread(self._spawn) for _ in range(self.size)))
         for worker in workers:
             self._idle.put_nowait(worker)
@@ -172,16 +182,39 @@ class WorkerPool:
 
     async def run(self, job: Job) -> Outcome:
         """Run `job` on a worker, once more on another if the first one fails."""
+        return await self.run_with(lambda: job)
+
+    async def run_with(self, make_job: Callable[[], Job]) -> Outcome:
+        """Run the job `make_job` makes on a worker, once more on another if the first one
+        fails. `make_job` runs in the same thread as the exchange with the worker (it may read
+        files: one hop off the event loop, not two); its own errors are raised as they are."""
+        made: list[Job] = []
+
+        def exchange(worker: Worker) -> Outcome:
+            if not made:
+                try:
+                    made.append(make_job())
+                except BaseException as e:
+                    raise _NoJob() from e
+            return worker.ask(made[0])
+
         for attempt in (1, 2):
             worker = await self._idle.get()
             try:
-                outcome = await asyncio.to_thread(worker.ask, job)
+                outcome = await asyncio.to_thread(exchange, worker)
+            except _NoJob as e:
+                self._idle.put_nowait(worker)
+                assert e.__cause__ is not None
+                raise e.__cause__ from None
             except (ProtocolError, OSError) as e:
                 log.warning("WASI worker failed (attempt %d): %s; replacing it", attempt, e)
                 await self._replace(worker)
                 if attempt == 2:
                     raise SandboxError(f"two WASI workers failed on this job: {e}") from None
                 continue
+            except BaseException:  # cancelled while the worker runs the job: its answer is lost
+                await self._replace(worker)
+                raise
             self._idle.put_nowait(worker)
             return outcome
         raise AssertionError("unreachable")
@@ -196,4 +229,6 @@ class WorkerPool:
         workers = list(self._all)
         self._all.clear()
         await asyncio.gather(*(asyncio.to_thread(worker.close) for worker in workers))
+        if self.work_dir:
+            await asyncio.to_thread(shutil.rmtree, self.work_dir, True)
 

@@ -15,6 +15,8 @@ import struct
 import msgspec
 
 MAX_FRAME = 64 * 1024 * 1024
+STATUS_KILLED = 128 + 9      # a run that ran into a limit, as a job killed at a limit reports it
+STATUS_TRAPPED = 128 + 6     # a trap is the guest's crash, like abort()
 _LENGTH = struct.Struct(">I")
 
 
@@ -25,10 +27,12 @@ class Ready(msgspec.Struct, tag=True):
 
 
 class Job(msgspec.Struct, tag=True):
-    """One run: the module, the job's files (for its working directory), inputs and limits."""
+    """One run: the module, the job's files (for its working directory), the program's other
+    files (read-only at `/program`), inputs and limits."""
 
     module: bytes
     files: list[tuple[str, bytes]]
+    program_files: list[tuple[str, bytes]]
     args: list[str]
     env: list[tuple[str, str]]
     stdin: bytes

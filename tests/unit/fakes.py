@@ -21,6 +21,8 @@ class FakeRunner:
     """Records every job and answers with `respond(spec)` (by default: `outcome()`). A compile
     step's output is whatever `respond` writes into `spec.program_dir`."""
 
+    run_files_in_memory = False
+
     def __init__(self, respond: Callable[[JobSpec], JobOutcome] | None = None) -> None:
         self.respond = respond or (lambda spec: outcome())
         self.specs: list[JobSpec] = []

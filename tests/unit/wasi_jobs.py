@@ -12,7 +12,7 @@ LOOP = '(module (func (export "_start") (loop br 0)))'
 def job(wat: str, **changes: object) -> Job:
     """A job running `wat`, with generous limits unless `changes` set them."""
     fields: dict[str, object] = {
-        "module": bytes(wasmtime.wat2wasm(wat)), "files": [], "args": [], "env": [], "stdin": b"",
+        "module": bytes(wasmtime.wat2wasm(wat)), "files": [], "program_files": [], "args": [], "env": [], "stdin": b"",
         "time_s": 5.0, "memory_bytes": 64_000_000, "fuel": 10**10, "stdout_max": 65536, "stderr_max": 65536,
     }
     fields.update(changes)

@@ -1,0 +1,124 @@
+"""The `wasmtime` runner: compile steps in nsjail, run steps on the pool of warm WASI workers.
+
+A compile step runs a native compiler (clang, wat2wasm), so it goes to the nsjail runner like
+any other; it must leave the WASI command module at `/program/main.wasm`. A run step sends that
+module, the job's files, stdin, args and limits to a worker (pool.py) and turns its answer into
+a `JobOutcome`. The guest sees the job's files in its working directory (writable; the worker's
+own copy), the program's other top-level files read-only at `/program`, `main.wasm` and the
+request's args as its argv, the request's environment variables, and nothing else.
+
+Limits: `time` is the epoch deadline, `memory` the store's memory limit, the output caps as for
+every job; fuel comes from the configuration (`wasm.fuel`). The wall time and CPU time of a run
+are the worker's measure of the run itself (one thread: the same), its memory the guest's linear
+memory at the end. The `tmpfs` and `filesize` limits of a run are the worker's: the guest writes
+to the worker's own `/tmp` tmpfs (`WorkerSetup.tmp_mb`).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from sandkasten_py.sandbox import MB, JobOutcome, JobSpec, JobStatus, Runner, SandboxError
+from sandkasten_py.wasm.pool import WorkerPool
+from sandkasten_py.wasm.protocol import STATUS_TRAPPED, Job, Outcome
+
+MODULE = "main.wasm"
+"""The module a compile step leaves in `/program`, which the run step runs."""
+MAX_FILES = 1_000
+"""Top-level files of a job or program sent to a worker (more: a SandboxError)."""
+
+
+class WasmtimeRunner:
+    """Runs compile steps with `compiler` (the nsjail runner) and run steps on `pool`.
+
+    The nsjail runner is shared with the environments that use it directly: the wiring starts
+    and closes it once, so `start` and `close` here only concern the pool."""
+
+    run_files_in_memory = True  # run steps send their files to a worker; compile steps are nsjail's
+
+    def __init__(self, compiler: Runner, pool: WorkerPool, fuel: int) -> None:
+        self.compiler = compiler
+        self.pool = pool
+        self.fuel = fuel
+
+    async def start(self) -> None:
+        await self.pool.start()
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def run(self, spec: JobSpec) -> JobOutcome:
+        if spec.program_writable:
+            return await self.compiler.run(spec)
+        outcome = await self.pool.run_with(lambda: self.job(spec))
+        return job_outcome(outcome)
+
+    def job(self, spec: JobSpec) -> Job:
+        """The worker's job for a run step (blocking: it reads the program's files)."""
+        limits = spec.limits
+        module, program_files = _read_program(spec.program_dir)
+        return Job(
+            module=module,
+            files=list(spec.files),
+            program_files=program_files,
+            args=list(spec.argv[2:]),  # after the run script and the main file's name: the request's
+            env=[(name, value) for name, value in spec.env],
+            stdin=spec.stdin,
+            time_s=float(limits.time),
+            memory_bytes=limits.memory * MB,
+            fuel=self.fuel,
+            stdout_max=limits.stdout_max_size,
+            stderr_max=limits.stderr_max_size,
+        )
+
+
+def job_outcome(outcome: Outcome) -> JobOutcome:
+    """A worker's outcome as a runner's: the status from the limits it ran into and its exit."""
+    exceeded = tuple(outcome.exceeded)
+    if "time" in exceeded:
+        status = JobStatus.TIME_LIMIT
+    elif "memory" in exceeded:
+        status = JobStatus.MEMORY_LIMIT
+    elif exceeded:
+        status = JobStatus.OUTPUT_LIMIT
+    elif outcome.exit_code == STATUS_TRAPPED:
+        status = JobStatus.SIGNALLED
+    elif outcome.exit_code != 0:
+        status = JobStatus.NONZERO_EXIT
+    else:
+        status = JobStatus.OK
+    return JobOutcome(status=status, exit_code=outcome.exit_code, stdout=outcome.stdout, stderr=outcome.stderr,
+                      wall_time_ms=outcome.wall_time_ms, memory_kb=outcome.memory_kb,
+                      cpu_time_ms=outcome.wall_time_ms, exceeded=exceeded)
+
+
+def _read_program(program_dir: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    files = _read_files(program_dir)
+    module = next((content for name, content in files if name == MODULE), None)
+    if module is None:
+        raise SandboxError(f"the program has no {MODULE}: its environment's compile step must write "
+                           f"/program/{MODULE}")
+    return module, [(name, content) for name, content in files if name != MODULE]
+
+
+def _read_files(directory: str) -> list[tuple[str, bytes]]:
+    """The regular files directly in `directory` (written by the daemon: no symlink is followed,
+    subdirectories are left out)."""
+    files = []
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for entry in os.scandir(dir_fd):
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if len(files) == MAX_FILES:
+                raise SandboxError(f"more than {MAX_FILES} files in {directory}")
+            fd = os.open(entry.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    continue
+                files.append((entry.name, f.read()))
+    finally:
+        os.close(dir_fd)
+    files.sort()
+    return files
