@@ -45,6 +45,8 @@ class WasiJob:
     """The module's binary (or text) format."""
     directory: str
     """The job's working directory, already holding its files; preopened as `.`."""
+    module_key: bytes | None = None
+    """A digest of `module` by which the compiled module is kept (None: computed here)."""
     program_directory: str | None = None
     """The program's files, preopened read-only as `/program` (None: no `/program`)."""
     args: tuple[str, ...] = ()
@@ -82,6 +84,8 @@ class Executor:
         config.memory_reservation = MEMORY_RESERVATION
         config.memory_guard_size = MEMORY_GUARD
         self.engine = wasmtime.Engine(config)
+        self.linker = wasmtime.Linker(self.engine)  # WASI's definitions hold for every store
+        self.linker.define_wasi()
         self._modules: dict[bytes, wasmtime.Module] = {}
         self._modules_kept = modules_kept
         self._stop = threading.Event()
@@ -96,9 +100,10 @@ class Executor:
         while not self._stop.wait(TICK_S):
             self.engine.increment_epoch()
 
-    def module(self, binary: bytes | bytearray) -> wasmtime.Module:
-        """The compiled module, from the ones kept if it was compiled before."""
-        key = hashlib.sha256(binary).digest()
+    def module(self, binary: bytes | bytearray, key: bytes | None = None) -> wasmtime.Module:
+        """The compiled module, from the ones kept if it was compiled before (by `key`, a
+        digest of `binary` that the caller computed, or its SHA-256)."""
+        key = key or hashlib.sha256(binary).digest()
         module = self._modules.pop(key, None)
         if module is None:
             module = wasmtime.Module(self.engine, bytes(binary))
@@ -133,10 +138,8 @@ class Executor:
         message = ""
         instance = None
         try:
-            module = self.module(job.module)
-            linker = wasmtime.Linker(self.engine)
-            linker.define_wasi()
-            instance = linker.instantiate(store, module)
+            module = self.module(job.module, job.module_key)
+            instance = self.linker.instantiate(store, module)
             start_function = instance.exports(store).get("_start")
             if not isinstance(start_function, wasmtime.Func):
                 raise _NotACommand("the module exports no `_start` function: it is not a WASI command")
@@ -152,7 +155,11 @@ class Executor:
         except _NotACommand as e:
             exit_code, message = 1, f"{e}\n"
         except wasmtime.WasmtimeError as e:  # invalid module, missing import, too little memory
-            exit_code, message = 1, f"cannot run the module: {e}\n"
+            if any(words in str(e) for words in _LIMITS_REFUSED):  # a minimum size over the limit
+                exit_code, message = STATUS_KILLED, f"the module needs more than its limits allow: {e}\n"
+                exceeded.append("memory")
+            else:
+                exit_code, message = 1, f"cannot run the module: {e}\n"
         wall_ms = int((time.monotonic() - start) * 1000)
         stdout, over_out = _read_capped(stdout_path, job.stdout_max)
         stderr, over_err = _read_capped(stderr_path, job.stderr_max)
@@ -169,13 +176,16 @@ class Executor:
                            wall_time_ms=wall_ms, memory_kb=memory // 1024)
 
 
+_LIMITS_REFUSED = ("exceeds memory limits", "exceeds table limits")  # wasmtime's, for a minimum refused
+
+
 class _NotACommand(Exception):
     pass
 
 
 def _preopen_read_only(wasi: wasmtime.WasiConfig, path: str, guest_path: str) -> None:
     try:
-        wasi.preopen_dir(path, guest_path, fs_mutable=False)  # type: ignore[call-arg]
+        wasi.preopen_dir(path, guest_path, fs_mutable=False)
     except TypeError:  # wasmtime-py before 31 has no read-only preopens: the worker made the
         wasi.preopen_dir(path, guest_path)  # files read-only, and the job's copy is its own anyway
 

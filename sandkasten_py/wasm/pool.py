@@ -16,19 +16,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import select
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sandkasten_py.sandbox import JobLimits, JobSpec, Mount, SandboxError, tmpfs
 from sandkasten_py.sandbox.argv import nsjail_argv
 from sandkasten_py.sandbox.reach import closed_to_jobs
-from sandkasten_py.wasm.protocol import Job, Outcome, ProtocolError, Ready, read_message, write_message
+from sandkasten_py.offloop import sized
+from sandkasten_py.wasm.protocol import (FRAME_HEADER, MAX_FRAME, Job, Message, Outcome, ProtocolError, Ready,
+                                         decode_payload, encode_frame, frame_length)
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,11 @@ def worker_setup(nsjail: str, *, memory_mb: int = 1024, tmp_mb: int = 64) -> Wor
 
 
 class Worker:
-    """One jailed worker process and its directories."""
+    """One jailed worker process, its directories, and the pipes to it on the event loop."""
 
     def __init__(self, setup: WorkerSetup, directory: str) -> None:
+        """Make the directories and start the process (blocking: call it in a thread); `connect`
+        then waits until it is warm."""
         self.directory = directory
         box, program, tmp = (os.path.join(directory, name) for name in ("box", "program", "tmp"))
         for path in (box, program):
@@ -104,37 +106,62 @@ class Worker:
         argv[log_at + 1] = "2"  # nsjail's warnings on the worker's stderr, which goes to our log
         # stderr: nsjail's warnings and the worker's own (a Python traceback) go to the daemon's log.
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self.wasmtime_version = ""
+
+    async def connect(self) -> None:
+        """Attach the pipes to the event loop and wait for `Ready` (ProtocolError otherwise)."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        self._requests = self.process.stdin.fileno()
-        self._answers = self.process.stdout.fileno()
-        try:
-            ready = self._read(START_TIMEOUT_S)
-            if not isinstance(ready, Ready):
-                raise ProtocolError("the worker did not say it was ready")
-        except BaseException:
-            self.close()
-            raise
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=MAX_FRAME)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), self.process.stdout)
+        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, self.process.stdin)
+        self._reader, self._writer = reader, asyncio.StreamWriter(transport, protocol, None, loop)
+        ready = await self._read(START_TIMEOUT_S)
+        if not isinstance(ready, Ready):
+            raise ProtocolError("the worker did not say it was ready")
         self.wasmtime_version = ready.wasmtime_version
 
-    def ask(self, job: Job) -> Outcome:
-        """Run a job (blocking); ProtocolError if the worker fails."""
-        write_message(self._requests, job)
-        answer = self._read(job.time_s + ANSWER_MARGIN_S)
+    async def ask(self, job: Job) -> Outcome:
+        """Run a job; ProtocolError if the worker fails (dies, breaks the protocol, overruns)."""
+        assert self._writer is not None
+        frame = await sized(len(job.module) + sum(len(c) for _, c in (*job.files, *job.program_files)),
+                            encode_frame, job)
+        self._writer.write(frame)
+        try:
+            await self._writer.drain()
+        except ConnectionError as e:
+            raise ProtocolError(f"the worker went away: {e}") from None
+        answer = await self._read(job.time_s + ANSWER_MARGIN_S)
         if not isinstance(answer, Outcome):
             raise ProtocolError("the worker answered with something else than an outcome")
         return answer
 
-    def _read(self, timeout: float) -> Ready | Job | Outcome:
-        readable, _, _ = select.select([self._answers], [], [], timeout)
-        if not readable:
-            raise ProtocolError(f"the worker did not answer within {timeout:g} s")
-        return read_message(self._answers)
+    async def _read(self, timeout: float) -> Message:
+        assert self._reader is not None
+        try:
+            async with asyncio.timeout(timeout):
+                header = await self._reader.readexactly(FRAME_HEADER)
+                payload = await self._reader.readexactly(frame_length(header))
+        except TimeoutError:
+            raise ProtocolError(f"the worker did not answer within {timeout:g} s") from None
+        except asyncio.IncompleteReadError:
+            raise ProtocolError("the worker closed the pipe") from None
+        return await sized(len(payload), decode_payload, payload)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """End the worker and remove its directories: end of file first (it leaves by itself),
         then SIGTERM (nsjail kills what it runs), then SIGKILL."""
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.close()
+        if self._writer is not None:
+            self._writer.close()
+        elif self.process.stdin is not None:
+            self.process.stdin.close()
+        await asyncio.to_thread(self._stop)
+        if self._reader is not None:
+            self._reader.feed_eof()
+
+    def _stop(self) -> None:
         for stop in (None, self.process.terminate, self.process.kill):
             if stop is not None:
                 stop()
@@ -143,13 +170,10 @@ class Worker:
                 break
             except subprocess.TimeoutExpired:
                 continue
-        self.process.stdout.close()
+        if self._reader is None and self.process.stdout is not None:
+            self.process.stdout.close()
         tmpfs.unmount(self._tmp)
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-class _NoJob(Exception):
-    """`make_job` failed (its error is the cause): not the worker's fault."""
 
 
 class WorkerPool:
@@ -169,66 +193,58 @@ class WorkerPool:
     async def start(self) -> None:
         self.work_dir = tempfile.mkdtemp(prefix="wasm-workers-", dir=self.parent_dir)
         os.chmod(self.work_dir, 0o711)
-        workers = await asyncio.gather(*(asyncio.to_thread(self._spawn) for _ in range(self.size)))
+        workers = await asyncio.gather(*(self._spawn() for _ in range(self.size)))
         for worker in workers:
             self._idle.put_nowait(worker)
 
-    def _spawn(self) -> Worker:
+    async def _spawn(self) -> Worker:
         directory = tempfile.mkdtemp(prefix="worker-", dir=self.work_dir)
         os.chmod(directory, 0o711)  # the jail's user passes through to the mounted directories
-        worker = Worker(self.setup, directory)
+        worker = await asyncio.to_thread(Worker, self.setup, directory)
         self._all.add(worker)
+        try:
+            await worker.connect()
+        except BaseException:
+            self._all.discard(worker)
+            await worker.close()
+            raise
         return worker
 
     async def run(self, job: Job) -> Outcome:
-        """Run `job` on a worker, once more on another if the first one fails."""
-        return await self.run_with(lambda: job)
-
-    async def run_with(self, make_job: Callable[[], Job]) -> Outcome:
-        """Run the job `make_job` makes on a worker, once more on another if the first one
-        fails. `make_job` runs in the same thread as the exchange with the worker (it may read
-        files: one hop off the event loop, not two); its own errors are raised as they are."""
-        made: list[Job] = []
-
-        def exchange(worker: Worker) -> Outcome:
-            if not made:
-                try:
-                    made.append(make_job())
-                except BaseException as e:
-                    raise _NoJob() from e
-            return worker.ask(made[0])
-
-        for attempt in (1, 2):
+        """Run `job` on a worker, once more on another if the first one fails (then a
+        SandboxError). A job cancelled meanwhile (its client went away) costs its worker, which
+        is replaced: its answer would come at the wrong time."""
+        failures = 0
+        while True:
             worker = await self._idle.get()
-            try:
-                outcome = await asyncio.to_thread(exchange, worker)
-            except _NoJob as e:
-                self._idle.put_nowait(worker)
-                assert e.__cause__ is not None
-                raise e.__cause__ from None
-            except (ProtocolError, OSError) as e:
-                log.warning("WASI worker failed (attempt %d): %s; replacing it", attempt, e)
+            if worker.process.poll() is not None:  # died while idle: not this job's failure
+                log.warning("WASI worker exited while idle (status %s); replacing it", worker.process.returncode)
                 await self._replace(worker)
-                if attempt == 2:
+                continue
+            try:
+                outcome = await worker.ask(job)
+            except (ProtocolError, OSError) as e:
+                failures += 1
+                log.warning("WASI worker failed (attempt %d): %s; replacing it", failures, e)
+                await self._replace(worker)
+                if failures == 2:
                     raise SandboxError(f"two WASI workers failed on this job: {e}") from None
                 continue
-            except BaseException:  # cancelled while the worker runs the job: its answer is lost
-                await self._replace(worker)
+            except BaseException:
+                await asyncio.shield(self._replace(worker))
                 raise
             self._idle.put_nowait(worker)
             return outcome
-        raise AssertionError("unreachable")
 
     async def _replace(self, worker: Worker) -> None:
         self._all.discard(worker)
-        await asyncio.to_thread(worker.close)
+        await worker.close()
         self.replaced += 1
-        self._idle.put_nowait(await asyncio.to_thread(self._spawn))
+        self._idle.put_nowait(await self._spawn())
 
     async def close(self) -> None:
         workers = list(self._all)
         self._all.clear()
-        await asyncio.gather(*(asyncio.to_thread(worker.close) for worker in workers))
+        await asyncio.gather(*(worker.close() for worker in workers))
         if self.work_dir:
             await asyncio.to_thread(shutil.rmtree, self.work_dir, True)
-

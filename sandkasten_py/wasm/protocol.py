@@ -18,6 +18,7 @@ MAX_FRAME = 64 * 1024 * 1024
 STATUS_KILLED = 128 + 9      # a run that ran into a limit, as a job killed at a limit reports it
 STATUS_TRAPPED = 128 + 6     # a trap is the guest's crash, like abort()
 _LENGTH = struct.Struct(">I")
+FRAME_HEADER = _LENGTH.size
 
 
 class Ready(msgspec.Struct, tag=True):
@@ -31,6 +32,8 @@ class Job(msgspec.Struct, tag=True):
     files (read-only at `/program`), inputs and limits."""
 
     module: bytes
+    module_key: bytes
+    """The module's SHA-256, by which the worker keeps it compiled."""
     files: list[tuple[str, bytes]]
     program_files: list[tuple[str, bytes]]
     args: list[str]
@@ -63,26 +66,41 @@ class ProtocolError(Exception):
     """The other side sent something that is not a frame of this protocol, or went away."""
 
 
-def write_message(fd: int, message: Message) -> None:
-    """Send one frame."""
+def encode_frame(message: Message) -> bytes:
+    """One frame holding `message`."""
     payload = _encoder.encode(message)
     if len(payload) > MAX_FRAME:
         raise ProtocolError(f"a message of {len(payload)} bytes is larger than {MAX_FRAME}")
-    data = memoryview(_LENGTH.pack(len(payload)) + payload)
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def frame_length(header: bytes) -> int:
+    """The payload's length given in a frame's header (ProtocolError past `MAX_FRAME`)."""
+    (length,) = _LENGTH.unpack(header)
+    if length > MAX_FRAME:
+        raise ProtocolError(f"a frame of {length} bytes is larger than {MAX_FRAME}")
+    return int(length)
+
+
+def decode_payload(payload: bytes) -> Message:
+    """The message of a frame's payload (ProtocolError if it is none)."""
+    try:
+        return _decoder.decode(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise ProtocolError(f"not a message: {e}") from None
+
+
+def write_message(fd: int, message: Message) -> None:
+    """Send one frame (blocking)."""
+    data = memoryview(encode_frame(message))
     while data:
         written = os.write(fd, data)
         data = data[written:]
 
 
 def read_message(fd: int) -> Message:
-    """Receive one frame (ProtocolError at end of file or for a bad frame)."""
-    (length,) = _LENGTH.unpack(_read_exactly(fd, _LENGTH.size))
-    if length > MAX_FRAME:
-        raise ProtocolError(f"a frame of {length} bytes is larger than {MAX_FRAME}")
-    try:
-        return _decoder.decode(_read_exactly(fd, length))
-    except (msgspec.DecodeError, msgspec.ValidationError) as e:
-        raise ProtocolError(f"not a message: {e}") from None
+    """Receive one frame (blocking; ProtocolError at end of file or for a bad frame)."""
+    return decode_payload(_read_exactly(fd, frame_length(_read_exactly(fd, FRAME_HEADER))))
 
 
 def _read_exactly(fd: int, count: int) -> bytes:

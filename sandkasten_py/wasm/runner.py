@@ -16,8 +16,12 @@ to the worker's own `/tmp` tmpfs (`WorkerSetup.tmp_mb`).
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import stat
+from collections import OrderedDict
+from dataclasses import dataclass
 
 from sandkasten_py.sandbox import MB, JobOutcome, JobSpec, JobStatus, Runner, SandboxError
 from sandkasten_py.wasm.pool import WorkerPool
@@ -41,6 +45,7 @@ class WasmtimeRunner:
         self.compiler = compiler
         self.pool = pool
         self.fuel = fuel
+        self.programs = ProgramCache()
 
     async def start(self) -> None:
         await self.pool.start()
@@ -51,17 +56,18 @@ class WasmtimeRunner:
     async def run(self, spec: JobSpec) -> JobOutcome:
         if spec.program_writable:
             return await self.compiler.run(spec)
-        outcome = await self.pool.run_with(lambda: self.job(spec))
+        outcome = await self.pool.run(await self.job(spec))
         return job_outcome(outcome)
 
-    def job(self, spec: JobSpec) -> Job:
-        """The worker's job for a run step (blocking: it reads the program's files)."""
+    async def job(self, spec: JobSpec) -> Job:
+        """The worker's job for a run step."""
         limits = spec.limits
-        module, program_files = _read_program(spec.program_dir)
+        program = await self.programs.get(spec.program_dir)
         return Job(
-            module=module,
+            module=program.module,
+            module_key=program.module_key,
             files=list(spec.files),
-            program_files=program_files,
+            program_files=list(program.files),
             args=list(spec.argv[2:]),  # after the run script and the main file's name: the request's
             env=[(name, value) for name, value in spec.env],
             stdin=spec.stdin,
@@ -93,19 +99,68 @@ def job_outcome(outcome: Outcome) -> JobOutcome:
                       cpu_time_ms=outcome.wall_time_ms, exceeded=exceeded)
 
 
-def _read_program(program_dir: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+@dataclass(frozen=True)
+class Program:
+    """What a run step sends of a built program."""
+
+    module: bytes
+    module_key: bytes
+    """The module's SHA-256: the workers keep compiled modules by it."""
+    files: tuple[tuple[str, bytes], ...]
+    """The program's other top-level files."""
+
+    @property
+    def size(self) -> int:
+        return len(self.module) + sum(len(content) for _, content in self.files)
+
+
+class ProgramCache:
+    """Built programs as read from the store, the most recently used up to `max_bytes`.
+
+    A stored program never changes (a rebuild under the same id makes a new directory, with
+    another inode), so a program is known by its directory's path, inode and change time: a hit
+    costs one stat, a miss a read in a thread."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._programs: OrderedDict[tuple[str, int, int], Program] = OrderedDict()
+        self._bytes = 0
+
+    async def get(self, program_dir: str) -> Program:
+        try:
+            info = os.stat(program_dir)
+        except OSError as e:
+            raise SandboxError(f"cannot read the program: {e}") from None
+        key = (program_dir, info.st_ino, info.st_ctime_ns)
+        program = self._programs.get(key)
+        if program is None:
+            program = await asyncio.to_thread(read_program, program_dir)
+            if program.size <= self.max_bytes:
+                self._programs[key] = program
+                self._bytes += program.size
+        if key in self._programs:
+            self._programs.move_to_end(key)
+        while self._bytes > self.max_bytes:
+            _, oldest = self._programs.popitem(last=False)
+            self._bytes -= oldest.size
+        return program
+
+
+def read_program(program_dir: str) -> Program:
+    """The module and the other top-level files of a stored program (blocking)."""
     files = _read_files(program_dir)
     module = next((content for name, content in files if name == MODULE), None)
     if module is None:
         raise SandboxError(f"the program has no {MODULE}: its environment's compile step must write "
                            f"/program/{MODULE}")
-    return module, [(name, content) for name, content in files if name != MODULE]
+    return Program(module=module, module_key=hashlib.sha256(module).digest(),
+                   files=tuple((name, content) for name, content in files if name != MODULE))
 
 
 def _read_files(directory: str) -> list[tuple[str, bytes]]:
     """The regular files directly in `directory` (written by the daemon: no symlink is followed,
     subdirectories are left out)."""
-    files = []
+    files: list[tuple[str, bytes]] = []
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         for entry in os.scandir(dir_fd):

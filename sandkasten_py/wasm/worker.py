@@ -45,7 +45,7 @@ def run(executor: Executor, job: Job) -> Outcome:
             os.mkdir(program, 0o700)
             safefs.write_files(program, job.program_files, mode=0o444)
         outcome = executor.run(WasiJob(
-            module=job.module, directory=box, program_directory=program, args=tuple(job.args),
+            module=job.module, module_key=job.module_key, directory=box, program_directory=program, args=tuple(job.args),
             env=tuple((name, value) for name, value in job.env), stdin=job.stdin,
             time_s=job.time_s, memory_bytes=job.memory_bytes, fuel=job.fuel,
             stdout_max=job.stdout_max, stderr_max=job.stderr_max))

@@ -71,22 +71,36 @@ def test_stdin_is_the_jobs(executor: Executor, box: Path) -> None:
     assert outcome.stdout == b"42 and more\n"
 
 
-def open_and_print(path: str) -> bytes:
-    """Opens `path` relative to the preopened directory (fd 3) and prints its first 64 bytes,
-    or exits with 50 + the errno."""
+def open_and_print(path: str, directory_fd: int = 3, flags: int = 0, rights: int = 2) -> bytes:
+    """Opens `path` relative to a preopened directory (fd 3 is the first) with `path_open`'s
+    `flags` and `rights`, and prints its first 64 bytes, or exits with 50 + the errno."""
     escaped = path.replace('"', '\\"')
     wat = f"""(module {FD_WRITE} {FD_READ} {PROC_EXIT} {PATH_OPEN}
       (memory (export "memory") 1)
       (data (i32.const 200) "{escaped}")
       {WRITE}
       (func (export "_start") (local $errno i32)
-        (local.set $errno (call $path_open (i32.const 3) (i32.const 0) (i32.const 200) (i32.const {len(path.encode())})
-            (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 12)))
+        (local.set $errno (call $path_open (i32.const {directory_fd}) (i32.const 0) (i32.const 200)
+            (i32.const {len(path.encode())}) (i32.const {flags}) (i64.const {rights}) (i64.const 0) (i32.const 0)
+            (i32.const 12)))
         (if (local.get $errno) (then (call $proc_exit (i32.add (i32.const 50) (local.get $errno)))))
         (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 64))
         (drop (call $fd_read (i32.load (i32.const 12)) (i32.const 0) (i32.const 1) (i32.const 8)))
         (call $write (i32.const 1) (i32.load (i32.const 8)))))"""
     return bytes(wasmtime.wat2wasm(wat))
+
+
+def test_the_program_directory_is_preopened_read_only(executor: Executor, box: Path, tmp_path: Path) -> None:
+    program = tmp_path / "program"
+    program.mkdir()
+    (program / "lib.js").write_text("the program's own\n")
+    job = WasiJob(module=open_and_print("lib.js", directory_fd=4), directory=str(box), program_directory=str(program))
+    assert executor.run(job).stdout == b"the program's own\n"
+    # O_CREAT (1) with the right to write (fd_write = 64): refused, and nothing is created.
+    create = open_and_print("new.txt", directory_fd=4, flags=1, rights=2 | 64)
+    outcome = executor.run(WasiJob(module=create, directory=str(box), program_directory=str(program)))
+    assert outcome.exit_code > 50 and not (program / "new.txt").exists(), outcome
+    assert executor.run(WasiJob(module=create, directory=str(box))).exit_code > 50  # no /program at all
 
 
 def test_the_working_directory_is_preopened_and_nothing_else(executor: Executor, box: Path, tmp_path: Path) -> None:
@@ -123,7 +137,8 @@ def test_memory_growth_stops_at_the_limit(executor: Executor, box: Path) -> None
 def test_a_module_needing_more_memory_than_the_limit_does_not_start(executor: Executor, box: Path) -> None:
     outcome = executor.run(WasiJob(module=command("", memory_pages=2000), directory=str(box),
                                    memory_bytes=64 * 1024 * 1024))
-    assert outcome.exit_code == 1 and b"cannot run the module" in outcome.stderr
+    assert (outcome.exit_code, outcome.exceeded) == (STATUS_KILLED, ["memory"])
+    assert b"needs more than its limits allow" in outcome.stderr
 
 
 def test_table_growth_past_the_limit_fails(executor: Executor, box: Path) -> None:

@@ -8,7 +8,8 @@ else  # Debian's clang, with wasi-libc and the wasm32 runtime libraries
 fi
 case "$1" in
   *.wat) exec wat2wasm --output=/program/main.wasm ./"$1" ;;
-  *.wasm) exec cp ./"$1" /program/main.wasm ;;
+  *.wasm)  # refused here, with wabt's reason, rather than at every run
+    wasm-validate ./"$1" && exec cp ./"$1" /program/main.wasm ;;
   *.c) exec "${cc[@]}" -std=c17 -O2 -s -o /program/main.wasm ./"$1" ;;
   *.cpp | *.cc | *.cxx) exec "${cxx[@]}" -std=c++20 -O2 -fno-exceptions -s -o /program/main.wasm ./"$1" ;;
   *)
