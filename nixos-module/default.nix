@@ -189,7 +189,8 @@ in
           `args`; both pass that environment's compile_args allowlist.
         - `wasm` (attribute set): the WASI workers that run the run steps of environments whose
           runner is `wasmtime` (started only when one is enabled): `workers` (integer 1 to 64,
-          `2`) and `fuel` (integer, `20000000000`: wasmtime's instruction budget of a run, one
+          `2`), `module_cache` (integer MB, `1000`: compiled modules kept under the state
+          directory, `0` for none) and `fuel` (integer, `20000000000`: wasmtime's instruction budget of a run, one
           unit for about one WebAssembly instruction; running out is reported as the time
           limit). The package must be built with wasmtime-py for such environments.
 

@@ -137,7 +137,7 @@ def wire(config: Config, environments: dict[str, Environment], observer: JobObse
         runners = {DEFAULT_RUNNER: nsjail}
         if any(e.manifest.runner == WASMTIME for e in environments.values()):
             try:
-                runners[WASMTIME] = wasmtime_runner(config, nsjail)
+                runners[WASMTIME] = wasmtime_runner(config, nsjail, store)
             except BaseException:
                 job_dirs.close()
                 store.close()
@@ -148,10 +148,11 @@ def wire(config: Config, environments: dict[str, Environment], observer: JobObse
     return Service(config, programs, store, job_dirs, runners, cgroups, networks, leftovers)
 
 
-def wasmtime_runner(config: Config, nsjail: Runner) -> Runner:
-    """The `wasmtime` runner: compile steps with `nsjail`, run steps on a pool of WASI workers
-    (ManifestError when wasmtime is not installed)."""
+def wasmtime_runner(config: Config, nsjail: Runner, store: ProgramStore) -> Runner:
+    """The `wasmtime` runner: compile steps with `nsjail`, run steps on a pool of WASI workers,
+    compiled modules kept in the store's cache (ManifestError when wasmtime is not installed)."""
     try:
+        from sandkasten_py.wasm.modules import ModuleCache
         from sandkasten_py.wasm.pool import WorkerPool, worker_setup
         from sandkasten_py.wasm.runner import WasmtimeRunner
         setup = worker_setup(config.nsjail_path or "nsjail",
@@ -161,7 +162,9 @@ def wasmtime_runner(config: Config, nsjail: Runner) -> Runner:
         raise ManifestError(f"an environment uses the wasmtime runner, but {e.name or 'wasmtime'} is "
                             f"not installed (pip install 'sandkasten-py[wasm]')") from None
     pool = WorkerPool(setup, config.wasm.workers, config.jobs_dir)
-    return WasmtimeRunner(nsjail, pool, config.wasm.fuel)
+    size = config.wasm.module_cache * MB
+    modules = ModuleCache(store.cache_dir("wasm"), store.key, size) if size else None
+    return WasmtimeRunner(nsjail, pool, config.wasm.fuel, modules)
 
 
 def memory_budget_mb(config: Config) -> int:

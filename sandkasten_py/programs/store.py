@@ -17,7 +17,8 @@ write to a tmpfs, copied in with caps by output.py); still, every access goes th
 The directory is locked (`.lock`, with the owner's pid) for as long as a daemon uses it, and
 holds the store's secret key (`.key`, 32 random bytes made at the first start): names that let
 outsiders reach a program without knowing its sources are keyed with it (tokens.py), so they
-survive restarts as the programs do. The
+survive restarts as the programs do. `.cache/` holds what the daemon derives from programs
+(compiled WebAssembly modules, wasm/modules.py), for the daemon only. The
 store knows the disk space each program takes (measured when it is saved, and for the programs
 of an earlier run by `measure`), so that the pruner can keep all of them within a budget.
 """
@@ -48,6 +49,7 @@ COMPILE_RESULT = "compile_result"
 FILES = "files"
 LOCK = ".lock"
 KEY = ".key"
+CACHES = ".cache"
 KEY_BYTES = 32
 BUILDING = ".build-"
 TRASH = ".trash-"
@@ -146,6 +148,16 @@ class ProgramStore:
         make its key."""
         self._lock_fd = prepare_directory(self.programs_dir)
         self.key = _read_or_make_key(os.path.join(self.programs_dir, KEY))
+
+    def cache_dir(self, name: str) -> str:
+        """A directory for what the daemon derives from programs and keeps across restarts
+        (`.cache/<name>`, for the daemon only: no job reaches it); the pruner leaves it alone,
+        its owner bounds its size."""
+        path = os.path.join(self.programs_dir, CACHES, name)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(os.path.dirname(path), 0o700)
+        os.chmod(path, 0o700)
+        return path
 
     def close(self) -> None:
         """Release the directory."""
@@ -287,4 +299,4 @@ class ProgramStore:
     def entries(self) -> list[str]:
         """Names of everything in the programs directory but the lock and builds in progress."""
         return [name for name in os.listdir(self.programs_dir)
-                if name not in (LOCK, KEY) and name not in self._building]
+                if name not in (LOCK, KEY, CACHES) and name not in self._building]

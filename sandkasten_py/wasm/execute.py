@@ -22,6 +22,7 @@ trap is status 128 + SIGKILL or SIGSEGV-like 134 (abort), as the nsjail path wou
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import threading
 import time
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 
 import wasmtime
 
-from sandkasten_py.wasm.protocol import STATUS_KILLED, STATUS_TRAPPED
+from sandkasten_py.wasm.protocol import MODULES_KEPT, STATUS_KILLED, STATUS_TRAPPED
 
 TICK_S = 0.01
 MEMORY_RESERVATION = 64 * 1024 * 1024
@@ -47,6 +48,8 @@ class WasiJob:
     """The job's working directory, already holding its files; preopened as `.`."""
     module_key: bytes | None = None
     """A digest of `module` by which the compiled module is kept (None: computed here)."""
+    compiled: bytes = b""
+    """The module as `Executor.serialize` made it (used instead of `module` when given)."""
     program_directory: str | None = None
     """The program's files, preopened read-only as `/program` (None: no `/program`)."""
     args: tuple[str, ...] = ()
@@ -74,7 +77,7 @@ class WasiOutcome:
 class Executor:
     """An engine and its epoch ticker, for many runs (compiled modules are kept by content)."""
 
-    def __init__(self, modules_kept: int = 64) -> None:
+    def __init__(self, modules_kept: int = MODULES_KEPT) -> None:
         config = wasmtime.Config()
         config.consume_fuel = True
         config.epoch_interruption = True
@@ -84,6 +87,9 @@ class Executor:
         config.memory_reservation = MEMORY_RESERVATION
         config.memory_guard_size = MEMORY_GUARD
         self.engine = wasmtime.Engine(config)
+        self.settings = (f"wasmtime {_wasmtime_version()}; consume_fuel, epoch_interruption, "
+                         f"memory_reservation {MEMORY_RESERVATION}, memory_guard_size {MEMORY_GUARD}")
+        """What a serialized module depends on: the version and the settings above."""
         self.linker = wasmtime.Linker(self.engine)  # WASI's definitions hold for every store
         self.linker.define_wasi()
         self._modules: dict[bytes, wasmtime.Module] = {}
@@ -100,17 +106,33 @@ class Executor:
         while not self._stop.wait(TICK_S):
             self.engine.increment_epoch()
 
-    def module(self, binary: bytes | bytearray, key: bytes | None = None) -> wasmtime.Module:
-        """The compiled module, from the ones kept if it was compiled before (by `key`, a
-        digest of `binary` that the caller computed, or its SHA-256)."""
+    def module(self, binary: bytes | bytearray, key: bytes | None = None, compiled: bytes = b"") -> wasmtime.Module:
+        """The compiled module: one of those kept (by `key`, a digest of `binary` that the
+        caller computed, or its SHA-256), else `compiled` deserialized, else `binary` compiled.
+        Kept afterwards, most recently used last (the rule protocol.py describes)."""
         key = key or hashlib.sha256(binary).digest()
         module = self._modules.pop(key, None)
         if module is None:
-            module = wasmtime.Module(self.engine, bytes(binary))
-        self._modules[key] = module  # most recently used last
+            if compiled:
+                # Only ever bytes of `serialize` that the daemon kept under its keyed hash: a
+                # serialized module is native code, loaded as it is.
+                module = wasmtime.Module.deserialize(self.engine, compiled)
+            elif binary:
+                module = wasmtime.Module(self.engine, bytes(binary))
+            else:
+                raise _NotSent()
+        self._modules[key] = module
         while len(self._modules) > self._modules_kept:
             del self._modules[next(iter(self._modules))]
         return module
+
+    def keeps(self, key: bytes) -> bool:
+        """Whether the module of `key` is kept."""
+        return key in self._modules
+
+    def serialize(self, binary: bytes) -> bytes:
+        """`binary` compiled for this engine, as bytes that `module(compiled=...)` loads."""
+        return bytes(wasmtime.Module(self.engine, binary).serialize())
 
     def run(self, job: WasiJob) -> WasiOutcome:
         """Run `job.module`'s `_start`; never raises for anything the guest does."""
@@ -138,7 +160,7 @@ class Executor:
         message = ""
         instance = None
         try:
-            module = self.module(job.module, job.module_key)
+            module = self.module(job.module, job.module_key, job.compiled)
             instance = self.linker.instantiate(store, module)
             start_function = instance.exports(store).get("_start")
             if not isinstance(start_function, wasmtime.Func):
@@ -152,7 +174,7 @@ class Executor:
             if cause:
                 exceeded.append(cause)
             message = f"wasm trap: {_trap_name(e)}\n{e.message}\n"
-        except _NotACommand as e:
+        except (_NotACommand, _NotSent) as e:
             exit_code, message = 1, f"{e}\n"
         except wasmtime.WasmtimeError as e:  # invalid module, missing import, too little memory
             if any(words in str(e) for words in _LIMITS_REFUSED):  # a minimum size over the limit
@@ -181,6 +203,18 @@ _LIMITS_REFUSED = ("exceeds memory limits", "exceeds table limits")  # wasmtime'
 
 class _NotACommand(Exception):
     pass
+
+
+class _NotSent(Exception):
+    def __init__(self) -> None:
+        super().__init__("internal error: the worker was sent neither the module nor its compiled form")
+
+
+def _wasmtime_version() -> str:
+    try:
+        return importlib.metadata.version("wasmtime")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _preopen_read_only(wasi: wasmtime.WasiConfig, path: str, guest_path: str) -> None:

@@ -20,6 +20,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+import msgspec
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +30,15 @@ from sandkasten_py.sandbox import JobLimits, JobSpec, Mount, SandboxError, tmpfs
 from sandkasten_py.sandbox.argv import nsjail_argv
 from sandkasten_py.sandbox.reach import closed_to_jobs
 from sandkasten_py.offloop import sized
-from sandkasten_py.wasm.protocol import (FRAME_HEADER, MAX_FRAME, Job, Message, Outcome, ProtocolError, Ready,
-                                         decode_payload, encode_frame, frame_length)
+from sandkasten_py.wasm.protocol import (FRAME_HEADER, MAX_FRAME, MODULES_KEPT, Compile, Compiled, Job, Message,
+                                         Outcome, ProtocolError, Ready, decode_payload, encode_frame, frame_length)
 
 log = logging.getLogger(__name__)
 
 ANSWER_MARGIN_S = 5.0
 """How much longer than a job's time limit a worker may take to answer before it is replaced."""
+COMPILE_TIMEOUT_S = 60.0
+"""How long compiling a module may take (a module is at most a program's size)."""
 START_TIMEOUT_S = 30.0
 JAIL_LIBRARY = "/sandkasten/lib"
 """Where a worker finds the packages it imports, inside its jail."""
@@ -109,6 +114,10 @@ class Worker:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self.wasmtime_version = ""
+        self.engine = ""
+        """The worker's `Ready.engine`: what its compiled modules depend on."""
+        self.modules: OrderedDict[bytes, None] = OrderedDict()
+        """The keys of the modules the worker keeps, most recently used last (protocol.py)."""
 
     async def connect(self) -> None:
         """Attach the pipes to the event loop and wait for `Ready` (ProtocolError otherwise)."""
@@ -122,21 +131,40 @@ class Worker:
         if not isinstance(ready, Ready):
             raise ProtocolError("the worker did not say it was ready")
         self.wasmtime_version = ready.wasmtime_version
+        self.engine = ready.engine
 
     async def ask(self, job: Job) -> Outcome:
-        """Run a job; ProtocolError if the worker fails (dies, breaks the protocol, overruns)."""
+        """Run a job; ProtocolError if the worker fails (dies, breaks the protocol, overruns).
+        The module's bytes are left out when the worker keeps it."""
+        if job.module_key in self.modules:
+            job = msgspec.structs.replace(job, module=b"", compiled=b"")
+        await self._send(job, len(job.module) + len(job.compiled)
+                         + sum(len(content) for _, content in (*job.files, *job.program_files)))
+        answer = await self._read(job.time_s + ANSWER_MARGIN_S)
+        if not isinstance(answer, Outcome):
+            raise ProtocolError("the worker answered with something else than an outcome")
+        self.modules.pop(job.module_key, None)
+        if answer.module_kept:
+            self.modules[job.module_key] = None
+            while len(self.modules) > MODULES_KEPT:
+                self.modules.popitem(last=False)
+        return answer
+
+    async def compile(self, module: bytes) -> Compiled:
+        """The module compiled for the workers' engine (ProtocolError if the worker fails)."""
+        await self._send(Compile(module=module), len(module))
+        answer = await self._read(COMPILE_TIMEOUT_S)
+        if not isinstance(answer, Compiled):
+            raise ProtocolError("the worker answered a compile with something else")
+        return answer
+
+    async def _send(self, message: Job | Compile, size: int) -> None:
         assert self._writer is not None
-        frame = await sized(len(job.module) + sum(len(c) for _, c in (*job.files, *job.program_files)),
-                            encode_frame, job)
-        self._writer.write(frame)
+        self._writer.write(await sized(size, encode_frame, message))
         try:
             await self._writer.drain()
         except ConnectionError as e:
             raise ProtocolError(f"the worker went away: {e}") from None
-        answer = await self._read(job.time_s + ANSWER_MARGIN_S)
-        if not isinstance(answer, Outcome):
-            raise ProtocolError("the worker answered with something else than an outcome")
-        return answer
 
     async def _read(self, timeout: float) -> Message:
         assert self._reader is not None
@@ -177,7 +205,9 @@ class Worker:
 
 
 class WorkerPool:
-    """`size` warm workers; a job takes an idle one, waiting if all are busy."""
+    """`size` warm workers; a job takes an idle one, waiting if all are busy. One more worker
+    only compiles modules, one at a time: the compiled modules that the daemon keeps on disk and
+    hands to other workers come from a process that never ran guest code."""
 
     def __init__(self, setup: WorkerSetup, size: int, parent_dir: str) -> None:
         self.setup = setup
@@ -188,14 +218,38 @@ class WorkerPool:
         (a fresh name each time: what an earlier daemon left there is removed meanwhile)."""
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
         self._all: set[Worker] = set()
+        self._compiler: Worker | None = None
+        self._compiling = asyncio.Lock()
         self.replaced = 0
+        self.engine = ""
+        """What the workers' compiled modules depend on (`Ready.engine`), known once started."""
 
     async def start(self) -> None:
         self.work_dir = tempfile.mkdtemp(prefix="wasm-workers-", dir=self.parent_dir)
         os.chmod(self.work_dir, 0o711)
-        workers = await asyncio.gather(*(self._spawn() for _ in range(self.size)))
+        *workers, self._compiler = await asyncio.gather(*(self._spawn() for _ in range(self.size + 1)))
         for worker in workers:
             self._idle.put_nowait(worker)
+        self.engine = self._compiler.engine
+
+    async def compile(self, module: bytes) -> Compiled:
+        """`module` compiled by the compiling worker, tried once more on a new one if it fails
+        (then a SandboxError)."""
+        async with self._compiling:
+            for attempt in (1, 2):
+                assert self._compiler is not None
+                compiler = self._compiler
+                try:
+                    return await compiler.compile(module)
+                except (ProtocolError, OSError) as e:
+                    log.warning("the compiling WASI worker failed (attempt %d): %s; replacing it", attempt, e)
+                    await self._replace_compiler(compiler)
+                    if attempt == 2:
+                        raise SandboxError(f"two WASI workers failed to compile a module: {e}") from None
+                except BaseException:  # cancelled: its answer would come at the wrong time
+                    await asyncio.shield(self._replace_compiler(compiler))
+                    raise
+            raise AssertionError("unreachable")
 
     async def _spawn(self) -> Worker:
         directory = tempfile.mkdtemp(prefix="worker-", dir=self.work_dir)
@@ -209,6 +263,12 @@ class WorkerPool:
             await worker.close()
             raise
         return worker
+
+    async def _replace_compiler(self, compiler: Worker) -> None:
+        self._all.discard(compiler)
+        await compiler.close()
+        self.replaced += 1
+        self._compiler = await self._spawn()
 
     async def run(self, job: Job) -> Outcome:
         """Run `job` on a worker, once more on another if the first one fails (then a

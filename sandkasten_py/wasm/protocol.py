@@ -2,7 +2,12 @@
 
 Each message is a frame: 4 bytes of big-endian length, then that many bytes of msgpack. The
 worker first sends `Ready` (wasmtime is imported, the engine made), then answers each `Job` with
-one `Outcome`, in order. Frames are bounded (`MAX_FRAME`), so a confused or hostile worker
+one `Outcome` and each `Compile` with one `Compiled`, in order.
+
+A worker keeps the last `MODULES_KEPT` modules it loaded, by key, most recently used last, and
+says in each `Outcome` whether it keeps the job's module: the daemon follows the same rule for
+each worker, so it knows exactly which modules a worker holds and sends a module's bytes only to
+a worker that does not. Frames are bounded (`MAX_FRAME`), so a confused or hostile worker
 cannot make the daemon allocate without limit; a worker that breaks the protocol is replaced.
 Plain data: the daemon imports this without wasmtime.
 """
@@ -17,6 +22,7 @@ import msgspec
 MAX_FRAME = 64 * 1024 * 1024
 STATUS_KILLED = 128 + 9      # a run that ran into a limit, as a job killed at a limit reports it
 STATUS_TRAPPED = 128 + 6     # a trap is the guest's crash, like abort()
+MODULES_KEPT = 64
 _LENGTH = struct.Struct(">I")
 FRAME_HEADER = _LENGTH.size
 
@@ -25,15 +31,20 @@ class Ready(msgspec.Struct, tag=True):
     """The worker is warm."""
 
     wasmtime_version: str
+    engine: str
+    """The wasmtime version and the engine's settings: what a serialized module depends on."""
 
 
 class Job(msgspec.Struct, tag=True):
     """One run: the module, the job's files (for its working directory), the program's other
     files (read-only at `/program`), inputs and limits."""
 
-    module: bytes
     module_key: bytes
-    """The module's SHA-256, by which the worker keeps it compiled."""
+    """The module's SHA-256, by which the worker keeps it loaded."""
+    module: bytes
+    """The module (empty when the worker keeps it, or when `compiled` is given)."""
+    compiled: bytes
+    """The module compiled by a `Compile` for this engine (empty: none, or the worker keeps it)."""
     files: list[tuple[str, bytes]]
     program_files: list[tuple[str, bytes]]
     args: list[str]
@@ -55,11 +66,26 @@ class Outcome(msgspec.Struct, tag=True):
     exceeded: list[str]
     wall_time_ms: int
     memory_kb: int
+    module_kept: bool
+    """Whether the worker now keeps the job's module (it loaded; see the module docstring)."""
 
 
-Message = Ready | Job | Outcome
+class Compile(msgspec.Struct, tag=True):
+    """Compile a module for the engine, and run nothing."""
+
+    module: bytes
+
+
+class Compiled(msgspec.Struct, tag=True):
+    """The module serialized (empty and an error when it does not compile)."""
+
+    serialized: bytes
+    error: str
+
+
+Message = Ready | Job | Outcome | Compile | Compiled
 _encoder = msgspec.msgpack.Encoder()
-_decoder: msgspec.msgpack.Decoder[Ready | Job | Outcome] = msgspec.msgpack.Decoder(Message)
+_decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(Message)
 
 
 class ProtocolError(Exception):

@@ -1,7 +1,9 @@
 """The `wasmtime` runner: compile steps in nsjail, run steps on the pool of warm WASI workers.
 
 A compile step runs a native compiler (clang, wat2wasm), so it goes to the nsjail runner like
-any other; it must leave the WASI command module at `/program/main.wasm`. A run step sends that
+any other; it must leave the WASI command module at `/program/main.wasm`, which is then compiled
+for wasmtime by a worker that runs no guest code and kept in the module cache (modules.py):
+runs load it instead of compiling it. A run step sends that
 module, the job's files, stdin, args and limits to a worker (pool.py) and turns its answer into
 a `JobOutcome`. The guest sees the job's files in its working directory (writable; the worker's
 own copy), the program's other top-level files read-only at `/program`, `main.wasm` and the
@@ -23,7 +25,10 @@ import stat
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import msgspec
+
 from sandkasten_py.sandbox import MB, JobOutcome, JobSpec, JobStatus, Runner, SandboxError
+from sandkasten_py.wasm.modules import ModuleCache
 from sandkasten_py.wasm.pool import WorkerPool
 from sandkasten_py.wasm.protocol import STATUS_TRAPPED, Job, Outcome
 
@@ -41,10 +46,12 @@ class WasmtimeRunner:
 
     run_files_in_memory = True  # run steps send their files to a worker; compile steps are nsjail's
 
-    def __init__(self, compiler: Runner, pool: WorkerPool, fuel: int) -> None:
+    def __init__(self, compiler: Runner, pool: WorkerPool, fuel: int, modules: ModuleCache | None = None) -> None:
         self.compiler = compiler
         self.pool = pool
         self.fuel = fuel
+        self.modules = modules
+        """Compiled modules on disk (None: each worker compiles the modules it runs itself)."""
         self.programs = ProgramCache()
 
     async def start(self) -> None:
@@ -55,17 +62,34 @@ class WasmtimeRunner:
 
     async def run(self, spec: JobSpec) -> JobOutcome:
         if spec.program_writable:
-            return await self.compiler.run(spec)
+            return await self.build(spec)
         outcome = await self.pool.run(await self.job(spec))
         return job_outcome(outcome)
+
+    async def build(self, spec: JobSpec) -> JobOutcome:
+        """The compile step in nsjail, then its module compiled into the module cache, so that
+        the first run loads it (a compile step that leaves no module fails here)."""
+        outcome = await self.compiler.run(spec)
+        if outcome.status is not JobStatus.OK:
+            return outcome
+        try:
+            program = await asyncio.to_thread(read_program, spec.program_dir)
+        except SandboxError as e:
+            return msgspec.structs.replace(outcome, status=JobStatus.NONZERO_EXIT, exit_code=1,
+                                           stderr=outcome.stderr + f"{e}\n".encode())
+        await self.compiled(program)
+        return outcome
 
     async def job(self, spec: JobSpec) -> Job:
         """The worker's job for a run step."""
         limits = spec.limits
         program = await self.programs.get(spec.program_dir)
+        if program.compiled is None:
+            program.compiled = await self.compiled(program)
         return Job(
-            module=program.module,
             module_key=program.module_key,
+            module=b"" if program.compiled else program.module,
+            compiled=program.compiled,
             files=list(spec.files),
             program_files=list(program.files),
             args=list(spec.argv[2:]),  # after the run script and the main file's name: the request's
@@ -77,6 +101,23 @@ class WasmtimeRunner:
             stdout_max=limits.stdout_max_size,
             stderr_max=limits.stderr_max_size,
         )
+
+
+    async def compiled(self, program: Program) -> bytes:
+        """The program's module compiled, from the module cache or by the compiling worker (and
+        then kept there); empty without a cache or when the module does not compile (its run
+        says why)."""
+        if self.modules is None:
+            return b""
+        name = self.modules.name(program.module_key, self.pool.engine)
+        compiled = await asyncio.to_thread(self.modules.load, name)
+        if compiled is None:
+            answer = await self.pool.compile(program.module)
+            if answer.error:
+                return b""
+            compiled = answer.serialized
+            await asyncio.to_thread(self.modules.save, name, compiled)
+        return compiled
 
 
 def job_outcome(outcome: Outcome) -> JobOutcome:
@@ -99,7 +140,7 @@ def job_outcome(outcome: Outcome) -> JobOutcome:
                       cpu_time_ms=outcome.wall_time_ms, exceeded=exceeded)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Program:
     """What a run step sends of a built program."""
 
@@ -108,10 +149,13 @@ class Program:
     """The module's SHA-256: the workers keep compiled modules by it."""
     files: tuple[tuple[str, bytes], ...]
     """The program's other top-level files."""
+    compiled: bytes | None = None
+    """The module compiled (from the module cache); empty: not to be had; None: not looked up."""
 
     @property
     def size(self) -> int:
-        return len(self.module) + sum(len(content) for _, content in self.files)
+        """Bytes kept in memory (the compiled module, looked up later, counted as the module)."""
+        return 2 * len(self.module) + sum(len(content) for _, content in self.files)
 
 
 class ProgramCache:

@@ -140,11 +140,12 @@ def worker_pids(daemon_pid: int) -> list[int]:
 
 
 def test_a_worker_killed_mid_job_does_not_hang_the_request(daemon_factory: Callable[..., Any]) -> None:
-    """Every worker is killed while a job runs: its job is retried on a replacement and answered."""
+    """Every worker is killed while a job runs: its job is retried on a replacement and answered,
+    and the compiling worker is replaced for the next build."""
     own = daemon_factory()
     still_works(own)
     victims = worker_pids(own.process.pid)
-    assert len(victims) == 2, victims
+    assert len(victims) == 3, victims  # two that run jobs, one that compiles
 
     def kill_all() -> None:
         for pid in victims:
@@ -156,5 +157,50 @@ def test_a_worker_killed_mid_job_does_not_hang_the_request(daemon_factory: Calla
     assert result["exceeded"] == ["time"], result
     assert time.monotonic() - started < 30
     still_works(own)
+    # A new build: its module is compiled by the killed compiling worker's replacement.
+    fresh = run(own, "fresh.c", '#include <stdio.h>\nint main(void) { puts("fresh"); }\n')
+    assert fresh["stdout"] == "fresh\n"
+    assert "the compiling WASI worker failed" in own.log()
     assert "replacing it" in own.log()
     assert not set(victims) & set(worker_pids(own.process.pid))
+
+
+@pytest.mark.catalogue("WASM-06")
+def test_a_forged_compiled_module_in_the_cache_is_never_loaded(daemon_factory: Callable[..., Any]) -> None:
+    """A compiled module is native code: one put in the daemon's module cache by anyone else (here
+    a real module of the same engine that prints something else, with a made-up tag) is deleted
+    and the program compiled again, never loaded."""
+    from sandkasten_py.wasm.execute import Executor
+    from sandkasten_py.wasm.modules import TAG_BYTES
+
+    first = daemon_factory()
+    body = {"environment": "wasmtime", "main_file": {"name": "honest.c",
+                                                     "content": '#include <stdio.h>\nint main(void) { puts("honest"); }\n'}}
+    program_id = first.post("/programs", json=body).json()["program_id"]
+    cache = first.programs_dir / ".cache" / "wasm"
+    assert oct(cache.stat().st_mode & 0o777) == "0o700"
+    [entry] = list(cache.iterdir())  # compiled when it was built
+    first.stop()
+
+    executor = Executor()
+    try:
+        evil = executor.serialize(bytes(wasmtime_text_to_binary(PRINT_FORGED)))
+    finally:
+        executor.close()
+    entry.write_bytes(bytes(TAG_BYTES) + evil)
+    second = daemon_factory(PROGRAMS_DIR=str(first.programs_dir))
+    result = second.post(f"/programs/{program_id}/run", json={}).json()
+    assert (result["status"], result["stdout"]) == (0, "honest\n"), result
+    assert "has no valid tag: deleted, not loaded" in second.log()
+    assert entry.read_bytes()[TAG_BYTES:] != evil  # compiled again, and tagged by the daemon
+
+
+PRINT_FORGED = """(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1) (data (i32.const 16) "forged\\n")
+  (func (export "_start") (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 7))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+
+
+def wasmtime_text_to_binary(text: str) -> bytes:
+    import wasmtime
+    return bytes(wasmtime.wat2wasm(text))

@@ -10,6 +10,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 
 from tests.conftest import ROOT, sandbox_missing
@@ -69,7 +70,7 @@ def test_warm_workers_run_jobs_within_their_limits(work_dir: str) -> None:
 
 def test_a_worker_killed_mid_job_is_replaced_and_the_job_retried(work_dir: str) -> None:
     async def scenario(pool: WorkerPool) -> None:
-        victim = next(iter(pool._all))
+        victim = next(w for w in pool._all if w is not pool._compiler)
         threading.Timer(0.5, os.kill, (victim.process.pid, signal.SIGKILL)).start()
         # One worker: the job lands on the victim, which dies; the replacement runs it again.
         outcome = await pool.run(job(LOOP, time_s=1.0))
@@ -77,3 +78,25 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_retried(work_dir: str) 
         assert (await pool.run(job(HELLO))).exit_code == 0
 
     with_pool(work_dir, 1, scenario)
+
+
+def test_a_module_is_sent_once_per_worker_and_compiled_by_the_compiling_worker(work_dir: str) -> None:
+    async def scenario(pool: WorkerPool) -> None:
+        first = job(HELLO)
+        assert (await pool.run(first)).module_kept
+        worker = next(w for w in pool._all if first.module_key in w.modules)
+        assert list(worker.modules) == [first.module_key]
+        # The worker keeps it: the pool leaves the bytes out, and the run is the same.
+        runs = await asyncio.gather(*(pool.run(job(HELLO)) for _ in range(4)))
+        assert {o.stdout for o in runs} == {b"hello from the jail\n"}
+        # A module compiled by the compiling worker runs on a worker from those bytes alone.
+        compiled = await pool.compile(first.module)
+        assert compiled.error == "" and compiled.serialized
+        loop = job(LOOP, time_s=0.2)
+        loaded = await pool.run(msgspec.structs.replace(loop, module=b"", compiled=(await pool.compile(loop.module)).serialized))
+        assert loaded.exceeded == ["time"] and loaded.module_kept
+        refused = await pool.compile(b"\0asm\x01\0\0\0\x01")
+        assert refused.serialized == b"" and refused.error
+        assert pool.replaced == 0
+
+    with_pool(work_dir, 2, scenario)
