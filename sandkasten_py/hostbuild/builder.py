@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import sandkasten_py
-from sandkasten_py.hostbuild import debian, files, npm, tree
+from sandkasten_py.hostbuild import debian, files, npm, sources, tree
 from sandkasten_py.hostbuild.description import (
     Description,
     DescriptionError,
@@ -115,20 +115,26 @@ def apt_packages(descs: list[Description]) -> list[str]:
     for desc in descs:
         if desc.host is not None:
             names += host_packages(desc)
+            if desc.build is not None:
+                names += desc.build.host_packages
             if desc.version is None and desc.host.version:
                 names.append(desc.host.version)
     return list(dict.fromkeys(names))
 
 
-def script_text(body: str, path: str, env: dict[str, str], npm_dir: str | None = None) -> str:
-    """A job script: bash shebang, PATH and `[env]` exports, where the `[[npm]]` packages are
-    (a variable the script's own programs do not inherit), then the body without its shebang."""
+def script_text(body: str, path: str, env: dict[str, str], npm_dir: str | None = None,
+                built_dir: str | None = None) -> str:
+    """A job script: bash shebang, PATH and `[env]` exports, where the `[[npm]]` packages and
+    what `build.sh` made are (variables the script's own programs do not inherit), then the body
+    without its shebang."""
     lines = ["#!/usr/bin/bash", f"export PATH={shlex.quote(path)}",
              # The daemon tells the script the job's limits; the program does not inherit them.
              f"export -n {' '.join(JOB_VARIABLES)}"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
     if npm_dir is not None:
         lines.append(f"SANDKASTEN_NPM={shlex.quote(npm_dir)}")
+    if built_dir is not None:
+        lines.append(f"SANDKASTEN_BUILT={shlex.quote(built_dir)}")
     if body.startswith("#!"):
         body = body.partition("\n")[2]
     return "\n".join(lines) + "\n" + body
@@ -223,7 +229,8 @@ def prepare(desc: Description, host: HostState) -> tuple[list[debian.Package], s
     """The package closure and the version of an environment, or Skip."""
     assert desc.host is not None
     roots = host_packages(desc)
-    missing = debian.missing_packages(roots, host.installed)
+    build_tools = list(desc.build.host_packages) if desc.build is not None else []
+    missing = debian.missing_packages(roots + build_tools, host.installed)
     if missing:
         raise Skip(f"Debian packages not installed: {' '.join(missing)} "
                    f"(apt-get install {' '.join(missing)})")
@@ -251,11 +258,22 @@ def fetch_npm(desc: Description, layout: Layout) -> list[bytes]:
         raise Skip(str(exc)) from None
 
 
+def fetch_sources(desc: Description, layout: Layout) -> list[Path]:
+    """The archives of the environment's `[[build.sources]]` (cached), or Skip."""
+    if desc.build is None:
+        return []
+    try:
+        return [sources.fetch(source, layout.out / "sources-cache") for source in desc.build.sources]
+    except sources.SourceError as exc:
+        raise Skip(str(exc)) from None
+
+
 def build_environment(desc: Description, layout: Layout, host: HostState,
                       force: bool = False) -> str | None:
     """Build one environment; returns the line to print, or None when it was up to date."""
     closure, version = prepare(desc, host)
     tarballs = fetch_npm(desc, layout)
+    archives = fetch_sources(desc, layout)
     stamp = compute_stamp(desc, closure, layout, host)
     stamp_path = layout.stamp(desc.id)
     if not force and files.read(stamp_path) == stamp and layout.manifest(desc.id).is_file() \
@@ -269,7 +287,7 @@ def build_environment(desc: Description, layout: Layout, host: HostState,
         folder.mkdir(parents=True, exist_ok=True, mode=tree.DIR_MODE)
 
     _build_scripts(desc, layout)
-    stats = _build_root(desc, closure, layout, host, tarballs)
+    stats = _build_root(desc, closure, layout, host, tarballs, archives)
     files.write_file(layout.manifest(desc.id),
                 json.dumps(manifest_data(desc, version, layout), indent=2, ensure_ascii=False) + "\n")
     files.write_file(stamp_path, stamp + "\n")
@@ -325,15 +343,16 @@ def _build_scripts(desc: Description, layout: Layout) -> None:
     if desc.compile_script is not None:
         scripts["compile.sh"] = desc.compile_script
     npm_dir = npm.JAIL_DIRECTORY if desc.npm else None
+    built_dir = sources.JAIL_DIRECTORY if desc.build is not None else None
     for name, body in scripts.items():
-        files.write_plain(temp / name, script_text(body, path, desc.env, npm_dir), 0o755)
+        files.write_plain(temp / name, script_text(body, path, desc.env, npm_dir, built_dir), 0o755)
     # Nothing is mounted at its host path (the format's "closure"); see `manifest_data` mounts.
     files.write_plain(temp / "closure", "", 0o644)
     files.swap_in(temp, final)
 
 
 def _build_root(desc: Description, closure: list[debian.Package], layout: Layout,
-                host: HostState, tarballs: list[bytes]) -> tree.TreeStats:
+                host: HostState, tarballs: list[bytes], archives: list[Path]) -> tree.TreeStats:
     assert desc.host is not None
     final = layout.root(desc.id)
     temp = files.temp_sibling(final)
@@ -346,6 +365,8 @@ def _build_root(desc: Description, closure: list[debian.Package], layout: Layout
         tree.copy_host_path(extra, str(temp) + extra.rstrip("/"))
     for package, tarball in zip(desc.npm, tarballs, strict=True):
         npm.unpack(tarball, temp / npm.JAIL_DIRECTORY.lstrip("/") / package.name)
+    if desc.build is not None:
+        sources.run_build(desc, archives, temp / sources.JAIL_DIRECTORY.lstrip("/"))
     files.swap_in(temp, final)
     return stats
 

@@ -15,13 +15,18 @@ from typing import Any
 DESCRIPTION_FILE = "package.toml"
 RUN_SCRIPT = "run.sh"
 COMPILE_SCRIPT = "compile.sh"
+BUILD_SCRIPT = "build.sh"
 DEFAULT_EXPECTED = "OK"
 
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _TOP_KEYS = {"name", "default_main_file_name", "version", "example", "env", "meta", "test", "nix", "host",
-             "npm", "runner", "compile_args"}
+             "npm", "runner", "compile_args", "build"}
+_BUILD_KEYS = {"nix_packages", "host_packages", "sources"}
+_SOURCE_KEYS = {"url", "sha256"}
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_SOURCE_URL_RE = re.compile(r"https://[^\s/]+/[^\s]*[^/\s]")
 _TEST_KEYS = {"main_file", "files", "expected", "checks_inputs"}
 _HOST_KEYS = {"packages", "version", "path", "extra_paths"}
 _NPM_KEYS = {"name", "version", "integrity"}
@@ -96,6 +101,32 @@ class NpmPackage:
 
 
 @dataclass(frozen=True)
+class Source:
+    """A source archive that `build.sh` uses, checked by its SHA-256."""
+
+    url: str
+    sha256: str
+
+    @property
+    def file_name(self) -> str:
+        """The name `build.sh` finds it under, in its working directory."""
+        return self.url.rpartition("/")[2]
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """`build.sh` and the `[build]` table: files made once, when the environment is built, into
+    `$out`, which the scripts find as `$SANDKASTEN_BUILT`."""
+
+    script: str
+    nix_packages: tuple[str, ...] = ()
+    """nixpkgs attributes on PATH while it runs (not in the jobs' environment)."""
+    host_packages: tuple[str, ...] = ()
+    """Debian packages it needs on the host (installed by `make setup`, not in the jobs' /usr)."""
+    sources: tuple[Source, ...] = ()
+
+
+@dataclass(frozen=True)
 class Description:
     """One environment as described in its folder."""
 
@@ -117,6 +148,8 @@ class Description:
     """The sandbox that runs the environment's steps (the manifest's `runner`); None: nsjail."""
     compile_args: str | None = None
     """The policy for a build's `compile_args` (the manifest's `compile_args`); None: none allowed."""
+    build: BuildSpec | None = None
+    """`build.sh` and its `[build]` table; None: nothing is made at build time."""
 
 
 def load_description(directory: Path) -> Description:
@@ -188,6 +221,7 @@ def parse_description(data: dict[str, Any], directory: Path) -> Description:
                     f"{where}: missing key `{section}.version` (there is no fixed `version`)")
 
     run_script = _read_rel(directory, RUN_SCRIPT, where, "run script")
+    build = _parse_build(data, directory, where)
     compile_path = directory / COMPILE_SCRIPT
     compile_script = _read_rel(directory, COMPILE_SCRIPT, where, "compile script") \
         if compile_path.exists() else None
@@ -196,7 +230,7 @@ def parse_description(data: dict[str, Any], directory: Path) -> Description:
         id=env_id, directory=directory, name=name, default_main_file_name=main_name,
         version=version, example=example, env=dict(env), meta=dict(meta), test=test,
         run_script=run_script, compile_script=compile_script, nix=nix, host=host, npm=npm,
-        runner=runner, compile_args=compile_args,
+        runner=runner, compile_args=compile_args, build=build,
     )
 
 
@@ -270,6 +304,35 @@ def _parse_npm(data: dict[str, Any], where: str) -> tuple[NpmPackage, ...]:
     if len({p.name for p in packages}) != len(packages):
         raise DescriptionError(f"{where}: `npm` names a package twice")
     return tuple(packages)
+
+
+def _parse_build(data: dict[str, Any], directory: Path, where: str) -> BuildSpec | None:
+    has_script = (directory / BUILD_SCRIPT).exists()
+    if "build" in data and not has_script:
+        raise DescriptionError(f"{where}: a `[build]` table needs {BUILD_SCRIPT} in the folder")
+    if not has_script:
+        return None
+    table = _table(data, "build", where)
+    _reject_unknown(table, _BUILD_KEYS, where, "build.")
+    entries = table.get("sources", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise DescriptionError(f"{where}: `build.sources` must be an array of tables (`[[build.sources]]`)")
+    sources = []
+    for index, entry in enumerate(entries):
+        prefix = f"build.sources[{index}]."
+        _reject_unknown(entry, _SOURCE_KEYS, where, prefix)
+        source = Source(url=_req_str(entry, "url", where, prefix), sha256=_req_str(entry, "sha256", where, prefix))
+        if not _SOURCE_URL_RE.fullmatch(source.url):
+            raise DescriptionError(f"{where}: `{prefix}url` must be an https URL of a file: {source.url!r}")
+        if not _SHA256_RE.fullmatch(source.sha256):
+            raise DescriptionError(f"{where}: `{prefix}sha256` must be 64 lower-case hex digits")
+        sources.append(source)
+    if len({s.file_name for s in sources}) != len(sources):
+        raise DescriptionError(f"{where}: two `build.sources` have the same file name")
+    return BuildSpec(script=_read_rel(directory, BUILD_SCRIPT, where, "build script"),
+                     nix_packages=tuple(_str_list(table, "nix_packages", where, "build.")),
+                     host_packages=tuple(_str_list(table, "host_packages", where, "build.")),
+                     sources=tuple(sources))
 
 
 def _reject_unknown(table: dict[str, Any], known: set[str], where: str, prefix: str) -> None:

@@ -10,8 +10,9 @@ not reach it). The limits map as follows:
   cost 1, some control instructions 0); running out (`OUT_OF_FUEL`) is reported as the time
   limit, as it stands in for CPU time that wall time cannot measure fairly on a busy machine.
 * `memory`: the store's limit on linear memory; `memory.grow` past it returns -1, which is the
-  guest's out-of-memory (a C `malloc` returns NULL). A trap with memory within a sixteenth of
-  the limit is reported as the memory limit (wasmtime does not tell a refused growth). Table growth is limited too (`TABLE_ELEMENTS`).
+  guest's out-of-memory (a C `malloc` returns NULL). A failure (a trap, a nonzero exit) with
+  memory within a sixteenth of the limit is reported as the memory limit (wasmtime does not
+  tell a refused growth). Table growth is limited too (`TABLE_ELEMENTS`).
 * output caps: stdout and stderr go to files in the job's private directory; more than the cap
   is cut and reported like every job's (`stdout_max_size`, `stderr_max_size`).
 
@@ -35,6 +36,7 @@ from sandkasten_py.wasm.protocol import MODULES_KEPT, STATUS_KILLED, STATUS_TRAP
 TICK_S = 0.01
 MEMORY_RESERVATION = 64 * 1024 * 1024
 MEMORY_GUARD = 64 * 1024
+WASM_STACK = 2 * 1024 * 1024  # at most wasmtime's async_stack_size (2 MiB), which wasmtime-py cannot set
 TABLE_ELEMENTS = 100_000
 
 
@@ -86,9 +88,13 @@ class Executor:
         # memories that move as they grow.
         config.memory_reservation = MEMORY_RESERVATION
         config.memory_guard_size = MEMORY_GUARD
+        # Room for interpreters compiled to wasm (QuickJS nests a few wasm frames per JavaScript
+        # call): four times the default; the worker's thread has 8 MiB.
+        config.max_wasm_stack = WASM_STACK
         self.engine = wasmtime.Engine(config)
         self.settings = (f"wasmtime {_wasmtime_version()}; consume_fuel, epoch_interruption, "
-                         f"memory_reservation {MEMORY_RESERVATION}, memory_guard_size {MEMORY_GUARD}")
+                         f"memory_reservation {MEMORY_RESERVATION}, memory_guard_size {MEMORY_GUARD}, "
+                         f"max_wasm_stack {WASM_STACK}")
         """What a serialized module depends on: the version and the settings above."""
         self.linker = wasmtime.Linker(self.engine)  # WASI's definitions hold for every store
         self.linker.define_wasi()
@@ -182,6 +188,9 @@ class Executor:
                 exceeded.append("memory")
             else:
                 exit_code, message = 1, f"cannot run the module: {e}\n"
+        failed = exit_code not in (0, STATUS_KILLED) and not exceeded
+        if failed and _near(_memory_bytes(store, instance), job.memory_bytes):
+            exceeded.append("memory")
         wall_ms = int((time.monotonic() - start) * 1000)
         stdout, over_out = _read_capped(stdout_path, job.stdout_max)
         stderr, over_err = _read_capped(stderr_path, job.stderr_max)
@@ -248,11 +257,17 @@ def _trap_status(trap: wasmtime.Trap, memory: int, limit: int) -> tuple[int, str
     """(status, the limit that caused it or None)."""
     if _trap_code(trap) in _TIME_TRAPS or "all fuel consumed" in trap.message:
         return STATUS_KILLED, "time"
-    # wasmtime does not say that a memory.grow was refused; a trap with memory within a sixteenth
-    # of the limit (a guest grows in steps) is taken as running out of it.
-    if memory + max(65536, limit // 16) > limit:
+    if _near(memory, limit):
         return STATUS_KILLED, "memory"
     return STATUS_TRAPPED, None
+
+
+def _near(memory: int, limit: int) -> bool:
+    """Whether a guest's memory is within a sixteenth of its limit. wasmtime does not say that a
+    memory.grow was refused; a guest that fails there (a trap, or an exit after malloc gave it
+    NULL or QuickJS its out-of-memory error) is taken as having run out of memory (guests grow
+    in steps, so one that ran out stopped short of the limit)."""
+    return memory + max(65536, limit // 16) > limit
 
 
 def _memory_bytes(store: wasmtime.Store, instance: wasmtime.Instance | None) -> int:

@@ -1,0 +1,2 @@
+const name = (readLine() || "").trim();
+console.log(`Hello, ${name}!`);
