@@ -64,6 +64,37 @@ let
       )
     );
 
+  # `build.sh` with `[build]`: files made once, when the environment is built (the JavaScript
+  # runtime of javascript-wasm), from the same archives as the host builder's
+  # (sandkasten_py/hostbuild/sources.py), checked by their SHA-256, with `[build].nix_packages`
+  # on PATH; the scripts find the result as $SANDKASTEN_BUILT (not exported to their programs).
+  builtFolder =
+    id: build:
+    let
+      sources = build.sources or [ ];
+      fetch = source: pkgs.fetchurl { inherit (source) url sha256; };
+      archives = map fetch sources;
+      copy = source: archive: "cp ${archive} ${lib.escapeShellArg (baseNameOf source.url)}";
+      tools = map (attribute id) (build.nix_packages or [ ]) ++ map (attribute id) alwaysTools;
+    in
+    pkgs.runCommand "sandkasten-${id}-built"
+      {
+        passthru = { inherit archives; };
+        env.PATH = lib.makeBinPath tools;
+      }
+      (
+        builtins.concatStringsSep "\n" (
+          [
+            "mkdir -p $out"
+            "cd \"$(mktemp -d)\""
+          ]
+          ++ lib.zipListsWith copy sources archives
+          ++ [
+            "SANDKASTEN_PACKAGE=${packagesDir + "/${id}"} bash -euo pipefail ${packagesDir + "/${id}/build.sh"}"
+          ]
+        )
+      );
+
   # Names that are not environments in the result (and in the flake's packages).
   reserved = [
     "all"
@@ -134,7 +165,7 @@ let
   # The same header as the host builder's (sandkasten_py/hostbuild/builder.py `script_text`);
   # writeShellScript adds the shebang (`#!${runtimeShell}`).
   scriptText =
-    path: env: npm: body:
+    path: env: npm: built: body:
     builtins.concatStringsSep "\n" (
       [
         "export PATH=${lib.escapeShellArg path}"
@@ -142,6 +173,7 @@ let
       ]
       ++ map (key: "export ${key}=${lib.escapeShellArg env.${key}}") (builtins.attrNames env)
       ++ lib.optional (npm != null) "SANDKASTEN_NPM=${npm}"
+      ++ lib.optional (built != null) "SANDKASTEN_BUILT=${built}"
     )
     + "\n"
     + withoutShebang body;
@@ -198,7 +230,13 @@ let
 
       path = lib.makeBinPath (toolsOf id nix);
       npm = if desc ? npm && desc.npm != [ ] then npmFolder id desc.npm else null;
-      script = file: pkgs.writeShellScript "${label}-${file}" (scriptText path env npm (fileIn id file file));
+      built =
+        if builtins.pathExists (packagesDir + "/${id}/build.sh") then
+          builtFolder id (desc.build or { })
+        else
+          null;
+      script =
+        file: pkgs.writeShellScript "${label}-${file}" (scriptText path env npm built (fileIn id file file));
       runScript = script "run.sh";
       compileScript =
         if builtins.pathExists (packagesDir + "/${id}/compile.sh") then script "compile.sh" else null;
@@ -239,6 +277,7 @@ let
             compileScript
             closureInfo
             npm
+            built
             ;
         };
         preferLocalBuild = true;

@@ -13,7 +13,7 @@
 # * except the attributes that nixos-25.11 keeps only as aliases that throw (removed packages,
 #   read in its pkgs/top-level/aliases.nix; tests/nix/NIXPKGS-ATTRIBUTES.md): they throw here
 #   too, so a description naming one fails as it would with the real nixpkgs;
-# * `fetchurl` returns a fake derivation keeping its url and hash.
+# * `fetchurl` returns a fake derivation keeping its url and hash (`hash` or `sha256`).
 #
 # Whether the other names exist in real nixpkgs is recorded, with what was read, in
 # tests/nix/NIXPKGS-ATTRIBUTES.md.
@@ -212,9 +212,13 @@ let
       f (builtins.intersectAttrs (builtins.functionArgs f) pkgs // overrides);
 
     fetchurl =
-      { url, hash }:
+      {
+        url,
+        hash ? null,
+        sha256 ? null,
+      }:
       fakeDerivation (lib.last (lib.splitString "/" url)) {
-        inherit url hash;
+        inherit url hash sha256;
       };
     writeShellScript = name: text: builtins.toFile name "#!${runtimeShell}\n${text}";
     writeText = name: text: builtins.toFile name text;

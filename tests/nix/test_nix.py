@@ -145,6 +145,12 @@ def packages_expr(packages_dir: Path, body: str, stub_dir: Path | None = None) -
             inherit (p.npm) buildCommand;
             tarballs = map (t: {{ store = t.outPath; inherit (t) url hash; }}) p.npm.tarballs;
           }};
+          built = if p.built == null then null else {{
+            store = p.built.outPath;
+            inherit (p.built) buildCommand;
+            path = p.built.env.PATH;
+            archives = map (a: {{ store = a.outPath; inherit (a) url sha256; }}) p.built.archives;
+          }};
         }};
       in {body}
     """
@@ -187,7 +193,8 @@ def without_shebang(body: str) -> str:
     return body.partition("\n")[2] if body.startswith("#!") else body
 
 
-def check_script(text: str, body: str, path: str, env: dict[str, str], npm: str | None = None) -> None:
+def check_script(text: str, body: str, path: str, env: dict[str, str], npm: str | None = None,
+                 built: str | None = None) -> None:
     """A script is the shebang, the header (checked by running it) and the folder's body."""
     lines = text.split("\n")
     assert lines[0] == f"#!{RUNTIME_SHELL}"
@@ -198,16 +205,20 @@ def check_script(text: str, body: str, path: str, env: dict[str, str], npm: str 
     if npm is not None:
         assert lines[header_lines] == f"SANDKASTEN_NPM={npm}"
         header_lines += 1
+    if built is not None:
+        assert lines[header_lines] == f"SANDKASTEN_BUILT={built}"
+        header_lines += 1
     assert "\n".join(lines[header_lines:]) == without_shebang(body)
 
     # The header does what it says in bash: PATH and [env] set and exported, job variables kept
     # for the script but not exported to the program, the npm folder a plain shell variable.
     header = "\n".join(lines[1:header_lines])
-    probe = header + '\nprintf "%s %s\\n" "$SANDKASTEN_MEMORY_MB" "${SANDKASTEN_NPM-}"\nexec /usr/bin/env -0\n'
+    probe = header + ('\nprintf "%s %s %s\\n" "$SANDKASTEN_MEMORY_MB" "${SANDKASTEN_NPM-}" "${SANDKASTEN_BUILT-}"\n'
+                      'exec /usr/bin/env -0\n')
     result = subprocess.run(["/bin/bash", "-c", probe], capture_output=True, timeout=30,
                             env={name: "7" for name in JOB_VARIABLES}, check=True)
     seen_value, _, exported = result.stdout.decode().partition("\n")
-    assert seen_value == f"7 {npm or ''}"
+    assert seen_value == f"7 {npm or ''} {built or ''}"
     variables = dict(item.split("=", 1) for item in exported.split("\0") if item)
     assert variables.pop("PATH") == path
     for name in JOB_VARIABLES:
@@ -263,16 +274,17 @@ def check_package(env_id: str, package: dict[str, Any], desc: Description, nix_t
 
     path = expected_path(nix_table)
     npm = check_npm(env_id, package["npm"], desc)
+    built = check_built(env_id, package["built"], desc)
     assert manifest.run_script.startswith("/nix/store/")
     assert manifest.run_script.endswith(f"-sandkasten-{env_id}-{version}-run.sh")
-    check_script(package["run"], desc.run_script, path, desc.env, npm)
+    check_script(package["run"], desc.run_script, path, desc.env, npm, built)
     roots = [manifest.run_script]
     if desc.compile_script is None:
         assert manifest.compile_script is None and package["compile"] is None
     else:
         assert manifest.compile_script is not None
         assert manifest.compile_script.endswith(f"-sandkasten-{env_id}-{version}-compile.sh")
-        check_script(package["compile"], desc.compile_script, path, desc.env, npm)
+        check_script(package["compile"], desc.compile_script, path, desc.env, npm, built)
         roots.append(manifest.compile_script)
     assert package["closureRoots"] == roots
     assert manifest.closure == package["closureOut"] + "/store-paths"
@@ -293,6 +305,30 @@ def check_npm(env_id: str, npm: dict[str, Any] | None, desc: Description) -> str
         assert (f"mkdir -p $out/{package.name} && tar -xzf {tarball['store']} --strip-components=1 "
                 f"-C $out/{package.name}") in npm["buildCommand"].split("\n")
     return str(npm["store"])
+
+
+def check_built(env_id: str, built: dict[str, Any] | None, desc: Description) -> str | None:
+    """What `build.sh` makes: the host builder's archives (URL and SHA-256) copied under their
+    file names, then build.sh run with the `[build].nix_packages` (and bash, coreutils) on PATH;
+    returns the folder (None without build.sh)."""
+    if desc.build is None:
+        assert built is None
+        return None
+    assert built is not None
+    assert built["store"] == f"/nix/store/fake-sandkasten-{env_id}-built"
+    assert [(a["url"], a["sha256"]) for a in built["archives"]] == [(s.url, s.sha256) for s in desc.build.sources]
+    lines = built["buildCommand"].split("\n")
+    for source, archive in zip(desc.build.sources, built["archives"], strict=True):
+        assert f"cp {archive['store']} {source.file_name}" in lines
+    # The folder (for build.sh's own files) and build.sh itself, both copied into the store.
+    match = re.fullmatch(r"SANDKASTEN_PACKAGE=(\S+) bash -euo pipefail (\S+-build\.sh)", lines[-1])
+    assert match is not None, lines[-1]
+    folder, script = Path(match[1]), Path(match[2])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in desc.directory.iterdir())
+    assert script.read_text() == desc.build.script
+    names = [*desc.build.nix_packages, *ALWAYS_TOOLS]
+    assert built["path"] == ":".join(f"/nix/store/fake-{name}/bin" for name in names)
+    return str(built["store"])
 
 
 # ------------------------------------------------------------------ (a) every .nix file parses

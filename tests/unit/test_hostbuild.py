@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import sandkasten_py
-from sandkasten_py.hostbuild import builder, debian, npm, tree
+from sandkasten_py.hostbuild import builder, debian, npm, sources, tree
 from sandkasten_py.hostbuild.description import DescriptionError, NpmPackage, load_all, load_description
 
 REPO = Path(__file__).resolve().parents[2]
@@ -526,3 +526,78 @@ def test_a_path_outside_the_folder_is_refused(tmp_path: Path) -> None:
 def test_the_script_header_names_the_npm_folder_without_exporting_it() -> None:
     text = builder.script_text("echo hi\n", "/usr/bin", {}, npm_dir="/usr/lib/sandkasten-npm")
     assert text.splitlines()[3] == "SANDKASTEN_NPM=/usr/lib/sandkasten-npm"
+
+
+# ------------------------------------------------------------------ build.sh and [build] (no network)
+
+
+ARCHIVE = b"the source archive\n"
+BUILD_TOML = PYTHON_TOML + f"""
+[build]
+host_packages = ["gcc"]
+nix_packages = ["gcc"]
+
+[[build.sources]]
+url = "https://example.org/files/source-1.0.tar.gz"
+sha256 = "{hashlib.sha256(ARCHIVE).hexdigest()}"
+"""
+
+
+def with_build_script(directory: Path, script: str) -> Path:
+    (directory / "build.sh").write_text(script)
+    return directory
+
+
+def test_build_sh_and_its_table_are_described(tmp_path: Path) -> None:
+    desc = load_description(with_build_script(make_env(tmp_path, toml=BUILD_TOML), "echo built\n"))
+    assert desc.build is not None and desc.build.script == "echo built\n"
+    [source] = desc.build.sources
+    assert source.file_name == "source-1.0.tar.gz"
+    assert desc.build.host_packages == ("gcc",) and "gcc" in builder.apt_packages([desc])
+    # Without build.sh there is nothing to build, and a [build] table is a mistake.
+    assert load_description(make_env(tmp_path / "plain")).build is None
+    with pytest.raises(DescriptionError, match="needs build.sh"):
+        load_description(make_env(tmp_path / "table-only", toml=BUILD_TOML))
+
+
+@pytest.mark.parametrize(("change", "key"), [
+    (("https://example.org/files/source-1.0.tar.gz", "http://example.org/x.tgz"), "url"),
+    (("https://example.org/files/source-1.0.tar.gz", "https://example.org/dir/"), "url"),
+    (('sha256 = "', 'sha256 = "ABC'), "sha256"),
+    (('host_packages = ["gcc"]', 'host_packages = ["gcc"]\nsteps = 2'), "build.steps"),
+])
+def test_bad_build_tables_are_rejected(tmp_path: Path, change: tuple[str, str], key: str) -> None:
+    with pytest.raises(DescriptionError, match=key):
+        load_description(with_build_script(make_env(tmp_path, toml=BUILD_TOML.replace(*change, 1)), "true\n"))
+
+
+def test_a_source_must_match_its_hash_also_from_the_cache(tmp_path: Path) -> None:
+    desc = load_description(with_build_script(make_env(tmp_path, toml=BUILD_TOML), "true\n"))
+    assert desc.build is not None
+    [source] = desc.build.sources
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cached = cache / f"{source.sha256}-{source.file_name}"
+    cached.write_bytes(ARCHIVE)
+    assert sources.fetch(source, cache) == cached  # from the cache, no network
+    cached.write_bytes(ARCHIVE + b"tampered")
+    with pytest.raises(sources.SourceError, match="SHA-256 mismatch"):
+        sources.fetch(source, cache)
+
+
+def test_build_sh_runs_with_its_sources_and_fills_out(tmp_path: Path) -> None:
+    script = 'cat source-1.0.tar.gz > "$out/copy"\nls "$SANDKASTEN_PACKAGE" > "$out/folder"\n'
+    desc = load_description(with_build_script(make_env(tmp_path, toml=BUILD_TOML), script))
+    archive = tmp_path / "archive"
+    archive.write_bytes(ARCHIVE)
+    sources.run_build(desc, [archive], tmp_path / "out")
+    assert (tmp_path / "out" / "copy").read_bytes() == ARCHIVE
+    assert "build.sh" in (tmp_path / "out" / "folder").read_text().split()
+    failing = load_description(with_build_script(make_env(tmp_path / "f", toml=BUILD_TOML), "echo broken >&2\nfalse\n"))
+    with pytest.raises(sources.SourceError, match="(?s)status 1.*broken"):
+        sources.run_build(failing, [archive], tmp_path / "out2")
+
+
+def test_the_script_header_names_the_built_folder_without_exporting_it() -> None:
+    text = builder.script_text("echo hi\n", "/usr/bin", {}, built_dir="/usr/lib/sandkasten-built")
+    assert text.splitlines()[3] == "SANDKASTEN_BUILT=/usr/lib/sandkasten-built"
