@@ -24,6 +24,7 @@ from sandkasten_py.wasm.protocol import (Compile, Compiled, Job, Outcome, Protoc
 def serve(requests: int, answers: int) -> None:
     """Answer jobs from `requests` on `answers` until end of file."""
     executor = Executor()
+    scratch = tempfile.mkdtemp(prefix="worker-")
     write_message(answers, Ready(wasmtime_version=_version(), engine=executor.settings))
     while True:
         try:
@@ -31,7 +32,7 @@ def serve(requests: int, answers: int) -> None:
         except ProtocolError:
             return
         if isinstance(message, Job):
-            write_message(answers, run(executor, message))
+            write_message(answers, run(executor, message, scratch))
         elif isinstance(message, Compile):
             write_message(answers, compile_module(executor, message))
         else:
@@ -45,27 +46,45 @@ def compile_module(executor: Executor, request: Compile) -> Compiled:
         return Compiled(serialized=b"", error=str(e))
 
 
-def run(executor: Executor, job: Job) -> Outcome:
-    top = tempfile.mkdtemp(prefix="job-")
+def run(executor: Executor, job: Job, scratch: str | None = None) -> Outcome:
+    """Run `job` with its files in `box/` (and the program's in `program/`) of `scratch`, the
+    worker's own directory (made when None), removed afterwards; the streams' files stay there
+    for the next job (each job's replace them: not removing them saves time)."""
+    if scratch is None:
+        scratch = tempfile.mkdtemp(prefix="worker-")
+    box = os.path.join(scratch, "box")
+    program = os.path.join(scratch, "program") if job.program_files else None
     try:
-        box = os.path.join(top, "box")
-        os.mkdir(box, 0o700)
+        try:
+            os.mkdir(box, 0o700)
+        except FileExistsError:  # an earlier job's that could not be removed
+            shutil.rmtree(box)
+            os.mkdir(box, 0o700)
         safefs.write_files(box, job.files)
-        program = None
-        if job.program_files:
-            program = os.path.join(top, "program")
+        if program is not None:
             os.mkdir(program, 0o700)
             safefs.write_files(program, job.program_files, mode=0o444)
         outcome = executor.run(WasiJob(
-            module=job.module, module_key=job.module_key, compiled=job.compiled, directory=box, program_directory=program, args=tuple(job.args),
-            env=tuple((name, value) for name, value in job.env), stdin=job.stdin,
-            time_s=job.time_s, memory_bytes=job.memory_bytes, fuel=job.fuel,
+            module=job.module, module_key=job.module_key, compiled=job.compiled, directory=box,
+            program_directory=program, args=tuple(job.args), env=tuple((name, value) for name, value in job.env),
+            stdin=job.stdin, time_s=job.time_s, memory_bytes=job.memory_bytes, fuel=job.fuel,
             stdout_max=job.stdout_max, stderr_max=job.stderr_max))
     finally:
-        shutil.rmtree(top, ignore_errors=True)
+        for directory in (box, program):
+            if directory is not None:
+                _remove(directory)
     return Outcome(exit_code=outcome.exit_code, stdout=outcome.stdout, stderr=outcome.stderr,
                    exceeded=outcome.exceeded, wall_time_ms=outcome.wall_time_ms, memory_kb=outcome.memory_kb,
                    module_kept=executor.keeps(job.module_key))
+
+
+def _remove(directory: str) -> None:
+    try:
+        os.rmdir(directory)  # most jobs leave their directory empty: one call
+    except FileNotFoundError:
+        pass
+    except OSError:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _version() -> str:

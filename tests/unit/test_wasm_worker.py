@@ -67,7 +67,9 @@ def test_jobs_one_after_another_each_in_a_fresh_directory(worker: subprocess.Pop
     assert (second.exit_code, second.stdout) == (0, b"second\n")
     looped = ask(worker, job(LOOP, time_s=0.2))
     assert looped.exceeded == ["time"]
-    assert list(tmp_path.iterdir()) == []  # every job's directory is gone
+    # Every job's directory is gone; what is left is the worker's own (the streams' files).
+    [scratch] = tmp_path.iterdir()
+    assert sorted(p.name for p in scratch.iterdir()) == [".stderr", ".stdin", ".stdout"]
 
 
 def test_a_worker_killed_mid_job_is_a_protocol_error_not_a_hang(worker: subprocess.Popen[bytes]) -> None:
