@@ -98,7 +98,8 @@ class Wasm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
     workers: Annotated[int, Meta(ge=1, le=64)] = 2
     """Worker processes; a run waits for an idle one. Each may use `run_limits.memory` for a
-    module's memory and about 1 GB of address space besides (Python, wasmtime, code)."""
+    module's memory and about 1 GB of address space besides (Python, wasmtime, code). Their
+    directory is `<jobs_dir>-wasm`."""
     module_cache: Annotated[int, Meta(ge=0)] = 1000
     """MB of compiled modules kept on disk (in `programs_dir`, for the daemon only), the least
     recently used deleted first; 0: none, each worker compiles every module it runs."""

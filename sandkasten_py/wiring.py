@@ -161,10 +161,16 @@ def wasmtime_runner(config: Config, nsjail: Runner, store: ProgramStore) -> Runn
     except ImportError as e:
         raise ManifestError(f"an environment uses the wasmtime runner, but {e.name or 'wasmtime'} is "
                             f"not installed (pip install 'sandkasten-py[wasm]')") from None
-    pool = WorkerPool(setup, config.wasm.workers, config.jobs_dir)
+    pool = WorkerPool(setup, config.wasm.workers, wasm_workers_dir(config))
     size = config.wasm.module_cache * MB
     modules = ModuleCache(store.cache_dir("wasm"), store.key, size) if size else None
     return WasmtimeRunner(nsjail, pool, config.wasm.fuel, modules)
+
+
+def wasm_workers_dir(config: Config) -> str:
+    """The WASI workers' directory, next to `jobs_dir` (which holds only job directories):
+    `<jobs_dir>-wasm`, as unique to a daemon as its `jobs_dir`."""
+    return config.jobs_dir.rstrip("/") + "-wasm"
 
 
 def memory_budget_mb(config: Config) -> int:

@@ -2,9 +2,10 @@
 
 A worker is started once (about 0.15 s: the jail, Python, `import wasmtime`) and then runs one job
 after another, so a hot run costs a pipe round trip and the run itself (about 1 ms). Each worker
-is jailed like any job: nobody, the seccomp policy, no network, its own `/tmp` tmpfs, and an
-address-space limit (`memory_mb`; wasmtime's reservations are sized to fit, see execute.py). The
-daemon only ever sends bytes and reads framed answers; guest code never runs in its process.
+is jailed like any job: nobody, the seccomp policy, no network, its own `/tmp` tmpfs (mounted
+by nsjail inside the jail) and an address-space limit (`memory_mb`; wasmtime's reservations are
+sized to fit, see execute.py). The daemon only ever sends bytes and reads framed answers; guest
+code never runs in its process.
 
 A worker that dies, breaks the protocol or does not answer in time is killed and replaced, and
 its job is tried once more on another worker; a second failure is a SandboxError (an internal
@@ -19,14 +20,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import msgspec
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandkasten_py.sandbox import JobLimits, JobSpec, Mount, SandboxError, tmpfs
+from sandkasten_py.sandbox import MB, JobLimits, JobSpec, Mount, SandboxError
 from sandkasten_py.sandbox.argv import nsjail_argv
 from sandkasten_py.sandbox.reach import closed_to_jobs
 from sandkasten_py.offloop import sized
@@ -43,6 +43,8 @@ START_TIMEOUT_S = 30.0
 JAIL_LIBRARY = "/sandkasten/lib"
 """Where a worker finds the packages it imports, inside its jail."""
 STOP_TIMEOUT_S = 2.0
+EMPTY = "empty"
+TMP_INODES = 10_000
 
 
 @dataclass(frozen=True)
@@ -89,24 +91,20 @@ def worker_setup(nsjail: str, *, memory_mb: int = 1024, tmp_mb: int = 64) -> Wor
 class Worker:
     """One jailed worker process, its directories, and the pipes to it on the event loop."""
 
-    def __init__(self, setup: WorkerSetup, directory: str) -> None:
-        """Make the directories and start the process (blocking: call it in a thread); `connect`
-        then waits until it is warm."""
-        self.directory = directory
-        box, program, tmp = (os.path.join(directory, name) for name in ("box", "program", "tmp"))
-        for path in (box, program):
-            os.mkdir(path, 0o755)
-        os.mkdir(tmp, 0o700)
-        tmpfs.mount_tmpfs(tmp, size_bytes=setup.tmp_mb * 1_000_000, inodes=10_000)
-        self._tmp = tmp
+    def __init__(self, setup: WorkerSetup, empty_dir: str) -> None:
+        """Start the process (blocking: call it in a thread); `connect` then waits until it is
+        warm. `empty_dir` (an empty directory) is its `/box` and `/program`; its `/tmp` is a
+        tmpfs that nsjail mounts inside the jail, so nothing of it is left on the host."""
         limits = JobLimits(cpus=1, time=10**6, memory=setup.memory_mb, tmpfs=setup.tmp_mb, filesize=setup.tmp_mb,
                            file_descriptors=64, processes=setup.processes, stdout_max_size=0,
                            stderr_max_size=0, network=False)
         argv = nsjail_argv(setup.nsjail, JobSpec(
             argv=(setup.python, "-s", "-m", "sandkasten_py.wasm.worker"),  # -s: no user site-packages
-            box_dir=box, program_dir=program, program_writable=False, tmp_dir=tmp, mounts=setup.mounts,
+            box_dir=empty_dir, program_dir=empty_dir, program_writable=False, mounts=setup.mounts,
             env=(("PYTHONPATH", ":".join(setup.python_path)), ("TMPDIR", "/tmp"), ("PYTHONDONTWRITEBYTECODE", "1")),
             limits=limits), use_cgroup=False)
+        command = argv.index("--")
+        argv[command:command] = ["--mount", f"none:/tmp:tmpfs:size={setup.tmp_mb * MB},nr_inodes={TMP_INODES}"]
         log_at = argv.index("--log_fd")
         argv[log_at + 1] = "2"  # nsjail's warnings on the worker's stderr, which goes to our log
         # stderr: nsjail's warnings and the worker's own (a Python traceback) go to the daemon's log.
@@ -200,8 +198,6 @@ class Worker:
                 continue
         if self._reader is None and self.process.stdout is not None:
             self.process.stdout.close()
-        tmpfs.unmount(self._tmp)
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class WorkerPool:
@@ -209,13 +205,12 @@ class WorkerPool:
     only compiles modules, one at a time: the compiled modules that the daemon keeps on disk and
     hands to other workers come from a process that never ran guest code."""
 
-    def __init__(self, setup: WorkerSetup, size: int, parent_dir: str) -> None:
+    def __init__(self, setup: WorkerSetup, size: int, directory: str) -> None:
         self.setup = setup
         self.size = size
-        self.parent_dir = parent_dir
-        self.work_dir = ""
-        """A directory of this pool's own in `parent_dir`, made by `start`, removed by `close`
-        (a fresh name each time: what an earlier daemon left there is removed meanwhile)."""
+        self.directory = directory
+        """The pool's own directory (made by `start`, removed by `close`): it only holds the
+        empty directory that the workers see as `/box` and `/program`."""
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
         self._all: set[Worker] = set()
         self._compiler: Worker | None = None
@@ -225,8 +220,9 @@ class WorkerPool:
         """What the workers' compiled modules depend on (`Ready.engine`), known once started."""
 
     async def start(self) -> None:
-        self.work_dir = tempfile.mkdtemp(prefix="wasm-workers-", dir=self.parent_dir)
-        os.chmod(self.work_dir, 0o711)
+        await asyncio.to_thread(shutil.rmtree, self.directory, True)  # an earlier run's
+        os.makedirs(os.path.join(self.directory, EMPTY), mode=0o755)
+        os.chmod(self.directory, 0o711)  # the jail's user passes through to the empty directory
         *workers, self._compiler = await asyncio.gather(*(self._spawn() for _ in range(self.size + 1)))
         for worker in workers:
             self._idle.put_nowait(worker)
@@ -252,9 +248,7 @@ class WorkerPool:
             raise AssertionError("unreachable")
 
     async def _spawn(self) -> Worker:
-        directory = tempfile.mkdtemp(prefix="worker-", dir=self.work_dir)
-        os.chmod(directory, 0o711)  # the jail's user passes through to the mounted directories
-        worker = await asyncio.to_thread(Worker, self.setup, directory)
+        worker = await asyncio.to_thread(Worker, self.setup, os.path.join(self.directory, EMPTY))
         self._all.add(worker)
         try:
             await worker.connect()
@@ -306,5 +300,4 @@ class WorkerPool:
         workers = list(self._all)
         self._all.clear()
         await asyncio.gather(*(worker.close() for worker in workers))
-        if self.work_dir:
-            await asyncio.to_thread(shutil.rmtree, self.work_dir, True)
+        await asyncio.to_thread(shutil.rmtree, self.directory, True)

@@ -236,7 +236,7 @@ def test_hard_links_pass_the_inode_cap_but_not_the_copys_file_cap(daemon_factory
     assert (status, error) == (400, "compile_error"), response.text
     assert "storage_limits.program_files" in message and "50" in message, message
     assert_nothing_left(small)
-    assert [p for p in os.listdir(small.programs_dir) if p not in (".lock", ".key")] == []
+    assert [p for p in os.listdir(small.programs_dir) if p not in (".lock", ".key", ".cache")] == []
 
 
 @pytest.mark.catalogue("RES-06", "CC-05")

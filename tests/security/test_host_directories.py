@@ -134,7 +134,8 @@ def test_a_restart_removes_what_an_earlier_run_left(daemon_factory: Any, workdir
     daemon = daemon_factory(PROGRAMS_DIR=str(programs), JOBS_DIR=str(jobs))
     try:
         deadline = time.monotonic() + 60
-        while sorted(os.listdir(programs)) != sorted([".key", ".lock", kept.name]) or os.listdir(jobs) != [".lock"]:
+        expected = sorted([".cache", ".key", ".lock", kept.name])
+        while sorted(os.listdir(programs)) != expected or os.listdir(jobs) != [".lock"]:
             assert time.monotonic() < deadline, (os.listdir(programs), os.listdir(jobs))
             time.sleep(0.1)
         assert tmpfs.mounts_below(str(jobs)) == []

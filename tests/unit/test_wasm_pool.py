@@ -44,7 +44,7 @@ def with_pool(work_dir: str, size: int, scenario: object) -> None:
     setup = worker_setup(config.nsjail_path or "nsjail", memory_mb=512)
 
     async def main() -> None:
-        pool = WorkerPool(setup, size, work_dir)
+        pool = WorkerPool(setup, size, os.path.join(work_dir, "pool"))
         await pool.start()
         try:
             await scenario(pool)  # type: ignore[operator]

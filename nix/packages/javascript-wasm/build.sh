@@ -22,5 +22,6 @@ done
 for pid in "${pids[@]}"; do
   wait "$pid"
 done
-# A 1 MiB stack in linear memory (see main.c, JS_STACK_BYTES).
+# A 1 MiB stack in linear memory (see main.c, JS_STACK_BYTES). $out is the builders' own.
+# shellcheck disable=SC2154
 "${cc[@]}" -O2 -s -Wl,-z,stack-size=1048576 -o "$out/quickjs.wasm" ./*.o
