@@ -137,7 +137,7 @@ def wire(config: Config, environments: dict[str, Environment], observer: JobObse
         runners = {DEFAULT_RUNNER: nsjail}
         if any(e.manifest.runner == WASMTIME for e in environments.values()):
             try:
-                runners[WASMTIME] = wasmtime_runner(config, nsjail, store)
+                runners[WASMTIME] = wasmtime_runner(config, nsjail, store, cgroups)
             except BaseException:
                 job_dirs.close()
                 store.close()
@@ -148,16 +148,17 @@ def wire(config: Config, environments: dict[str, Environment], observer: JobObse
     return Service(config, programs, store, job_dirs, runners, cgroups, networks, leftovers)
 
 
-def wasmtime_runner(config: Config, nsjail: Runner, store: ProgramStore) -> Runner:
-    """The `wasmtime` runner: compile steps with `nsjail`, run steps on a pool of WASI workers,
-    compiled modules kept in the store's cache (ManifestError when wasmtime is not installed)."""
+def wasmtime_runner(config: Config, nsjail: Runner, store: ProgramStore, cgroups: Cgroups | None) -> Runner:
+    """The `wasmtime` runner: compile steps with `nsjail`, run steps on a pool of WASI workers
+    (each in a memory cgroup of its own when there are cgroups), compiled modules kept in the
+    store's cache (ManifestError when wasmtime is not installed)."""
     try:
         from sandkasten_py.wasm.modules import ModuleCache
         from sandkasten_py.wasm.pool import WorkerPool, worker_setup
         from sandkasten_py.wasm.runner import WasmtimeRunner
         setup = worker_setup(config.nsjail_path or "nsjail",
                              memory_mb=config.run_limits.memory + WORKER_OVERHEAD_MB,
-                             tmp_mb=max(64, config.run_limits.tmpfs))
+                             tmp_mb=max(64, config.run_limits.tmpfs), cgroups=cgroups)
     except ImportError as e:
         raise ManifestError(f"an environment uses the wasmtime runner, but {e.name or 'wasmtime'} is "
                             f"not installed (pip install 'sandkasten-py[wasm]')") from None

@@ -152,7 +152,7 @@ def start_daemon(workdir: Path, **overrides: str) -> Daemon:
         try:
             requests.get(daemon.url + "/config", timeout=1)
             return daemon
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting
             if time.monotonic() > deadline:
                 daemon.stop()
                 raise RuntimeError(f"daemon did not answer:\n{daemon.log()}") from None

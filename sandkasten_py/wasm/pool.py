@@ -3,9 +3,10 @@
 A worker is started once (about 0.15 s: the jail, Python, `import wasmtime`) and then runs one job
 after another, so a hot run costs a pipe round trip and the run itself (about 1 ms). Each worker
 is jailed like any job: nobody, the seccomp policy, no network, its own `/tmp` tmpfs (mounted
-by nsjail inside the jail) and an address-space limit (`memory_mb`; wasmtime's reservations are
-sized to fit, see execute.py). The daemon only ever sends bytes and reads framed answers; guest
-code never runs in its process.
+by nsjail inside the jail), an address-space limit (`memory_mb`; wasmtime's reservations are
+sized to fit, see execute.py) and, where the daemon has cgroups, a memory cgroup of its own with
+that limit. The daemon only ever sends bytes and reads framed answers; guest code never runs in
+its process.
 
 A worker that dies, breaks the protocol or does not answer in time is killed and replaced, and
 its job is tried once more on another worker; a second failure is a SandboxError (an internal
@@ -20,14 +21,16 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 
 import msgspec
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandkasten_py.sandbox import MB, JobLimits, JobSpec, Mount, SandboxError
+from sandkasten_py.sandbox import MB, Cgroups, JobLimits, JobSpec, Mount, SandboxError
 from sandkasten_py.sandbox.argv import nsjail_argv
+from sandkasten_py.sandbox.cgroup import CgroupError, JobCgroup
 from sandkasten_py.sandbox.reach import closed_to_jobs
 from sandkasten_py.offloop import sized
 from sandkasten_py.wasm.protocol import (FRAME_HEADER, MAX_FRAME, MODULES_KEPT, Compile, Compiled, Job, Message,
@@ -58,9 +61,12 @@ class WorkerSetup:
     memory_mb: int = 1024
     tmp_mb: int = 64
     processes: int = 16
+    cgroups: Cgroups | None = None
+    """Where each worker gets a memory cgroup of its own (None: the address-space limit only)."""
 
 
-def worker_setup(nsjail: str, *, memory_mb: int = 1024, tmp_mb: int = 64) -> WorkerSetup:
+def worker_setup(nsjail: str, *, memory_mb: int = 1024, tmp_mb: int = 64,
+                 cgroups: Cgroups | None = None) -> WorkerSetup:
     """A setup with this process's Python, or a system Python of the same version when its own
     lies where the jail's user cannot reach (pyenv under /root), and the packages the worker
     imports (sandkasten_py, wasmtime, msgspec)."""
@@ -85,7 +91,7 @@ def worker_setup(nsjail: str, *, memory_mb: int = 1024, tmp_mb: int = 64) -> Wor
     mounts = packages + tuple(Mount(path, path) for path in dict.fromkeys([*prefixes, *system_dirs])
                               if os.path.isdir(path))
     return WorkerSetup(nsjail=nsjail, python=python, python_path=(JAIL_LIBRARY,), mounts=mounts, memory_mb=memory_mb,
-                       tmp_mb=tmp_mb)
+                       tmp_mb=tmp_mb, cgroups=cgroups)
 
 
 class Worker:
@@ -95,6 +101,8 @@ class Worker:
         """Start the process (blocking: call it in a thread); `connect` then waits until it is
         warm. `empty_dir` (an empty directory) is its `/box` and `/program`; its `/tmp` is a
         tmpfs that nsjail mounts inside the jail, so nothing of it is left on the host."""
+        self.setup = setup
+        self.cgroup: JobCgroup | None = None
         limits = JobLimits(cpus=1, time=10**6, memory=setup.memory_mb, tmpfs=setup.tmp_mb, filesize=setup.tmp_mb,
                            file_descriptors=64, processes=setup.processes, stdout_max_size=0,
                            stderr_max_size=0, network=False)
@@ -130,6 +138,21 @@ class Worker:
             raise ProtocolError("the worker did not say it was ready")
         self.wasmtime_version = ready.wasmtime_version
         self.engine = ready.engine
+        if self.setup.cgroups is not None:
+            await asyncio.to_thread(self._confine, self.setup.cgroups)
+
+    def _confine(self, cgroups: Cgroups) -> None:
+        """Move the worker (nsjail and the Python it started) into a memory cgroup of its own
+        with `memory_mb` and `processes` as its limits, before it runs any guest code (blocking:
+        the move is the kernel's slow part). It starts outside, which a process that lives for
+        hours can afford, and is moved once it says Ready: nothing it did before is a guest's."""
+        self.cgroup = cgroups.create(f"wasm-{uuid.uuid4().hex}")
+        self.cgroup.set_limits(self.setup.memory_mb * MB, self.setup.processes)
+        jailed = _children(self.process.pid)
+        if not jailed:
+            raise ProtocolError("the worker's jail has no process")
+        for pid in (self.process.pid, *jailed):
+            self.cgroup.enter(pid)
 
     async def ask(self, job: Job) -> Outcome:
         """Run a job; ProtocolError if the worker fails (dies, breaks the protocol, overruns).
@@ -198,6 +221,27 @@ class Worker:
                 continue
         if self._reader is None and self.process.stdout is not None:
             self.process.stdout.close()
+        if self.cgroup is not None:
+            try:
+                self.cgroup.remove()
+            except CgroupError:
+                log.exception("a WASI worker's cgroup was left behind")
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of `pid` (of all its threads)."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children") as f:
+                found += [int(child) for child in f.read().split()]
+        except OSError:
+            continue
+    return found
 
 
 class WorkerPool:

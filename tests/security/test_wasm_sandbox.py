@@ -204,3 +204,24 @@ PRINT_FORGED = """(module (import "wasi_snapshot_preview1" "fd_write" (func $w (
 def wasmtime_text_to_binary(text: str) -> bytes:
     import wasmtime
     return bytes(wasmtime.wat2wasm(text))
+
+
+def test_each_worker_has_a_memory_cgroup_of_its_own(daemon: Any) -> None:
+    """Every worker (nsjail and the Python in it) sits in its own cgroup, limited in memory (the
+    run limit and a margin for wasmtime and Python) and in processes."""
+    still_works(daemon)
+    workers = worker_pids(daemon.process.pid)
+    assert len(workers) == 3, workers
+    groups = set()
+    for pid in workers:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = dict(line.strip().split(":", 2)[1:] for line in f if line.strip())
+        memory = lines.get("memory") or lines[""]  # v1 names the controller; v2 has one hierarchy
+        assert "/wasm-" in memory, lines
+        groups.add(memory)
+    assert len(groups) == 3  # one each
+    root = "/sys/fs/cgroup/memory" if os.path.isdir("/sys/fs/cgroup/memory") else "/sys/fs/cgroup"
+    limit_file = "memory.limit_in_bytes" if root.endswith("memory") else "memory.max"
+    for group in groups:
+        with open(f"{root}{group}/{limit_file}") as f:
+            assert int(f.read()) == (256 + 1024) * 1_000_000  # run_limits.memory + the margin
