@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.conftest import Daemon, ready_gate, sandbox_missing, start_daemon  # noqa: E402
+from tests.conftest import WASI_WORKER, Daemon, sandbox_missing, standing, start_daemon  # noqa: E402
 
 NOBODY = 65534
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -363,6 +363,8 @@ def nobody_processes(marker: str, daemon_pid: int) -> list[str]:
             cgroups = (entry / "cgroup").read_text()
         except (OSError, StopIteration):
             continue  # gone meanwhile
+        if WASI_WORKER in cmdline.split(b"\0") and "/wasm-" in cgroups:
+            continue  # one of the daemon's WASI workers, which live as long as it does
         if (marker.encode() in environ or marker.encode() in cmdline
                 or f"/daemon-{daemon_pid}/" in cgroups):
             name = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
@@ -376,9 +378,9 @@ def daemon_cgroup_dirs(daemon_pid: int) -> list[Path]:
 
 def job_cgroups(daemon_pid: int) -> list[str]:
     """Job cgroups (directories) under the daemon's own cgroup directories, besides those of
-    ready gates (processes waiting for a job)."""
+    ready gates (processes waiting for a job) and WASI workers."""
     return [str(job) for directory in daemon_cgroup_dirs(daemon_pid) if directory.is_dir()
-            for job in directory.iterdir() if job.is_dir() and not ready_gate(job)]
+            for job in directory.iterdir() if job.is_dir() and not standing(job)]
 
 
 def mounts_under(*directories: Path) -> list[str]:

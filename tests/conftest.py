@@ -67,9 +67,30 @@ def ready_gate(cgroup: Path) -> bool:
     return argvs is not None and bool(argvs) and all(argv == GATE_ARGV for argv in argvs)
 
 
+WASI_WORKER = b"sandkasten_py.wasm.worker"  # in the command lines of a WASI worker and its nsjail
+WASI_WORKER_CGROUP = "wasm-"  # how the names of their cgroups start (sandkasten_py/wasm/pool.py)
+
+
+def wasi_worker(cgroup: Path) -> bool:
+    """Whether a cgroup holds a WASI worker of the daemon (nsjail and the Python in it): a
+    process the daemon keeps for as long as it runs, like a gate, not a job."""
+    argvs = _argvs(cgroup)
+    return (cgroup.name.startswith(WASI_WORKER_CGROUP) and argvs is not None and bool(argvs)
+            and all(WASI_WORKER in argv for argv in argvs))
+
+
+def standing(cgroup: Path) -> bool:
+    """Whether a cgroup holds one of the daemon's standing processes (a ready gate or a WASI
+    worker), not a job. (For leftover checks: anything else counts as left behind.)"""
+    return ready_gate(cgroup) or wasi_worker(cgroup)
+
+
 def holds_a_job(cgroup: Path) -> bool:
-    """Whether a job cgroup is seen to hold a job: a process that is not a gate. (For counting
-    running jobs: a process caught while its command line cannot be read does not count.)"""
+    """Whether a job cgroup is seen to hold a job: a process that is not a gate, in a cgroup
+    that is not a WASI worker's. (For counting running jobs: a process caught while its command
+    line cannot be read does not count.)"""
+    if cgroup.name.startswith(WASI_WORKER_CGROUP):
+        return False
     return any(argv and argv != GATE_ARGV for argv in _argvs(cgroup) or [])
 
 

@@ -29,7 +29,7 @@ import pytest
 import requests
 
 from sandkasten_py.hostbuild.description import load_description
-from tests.conftest import ready_gate, settled
+from tests.conftest import settled, standing
 from tests.security.jobs import (
     host_process_with_argv0,
     host_processes_with,
@@ -799,7 +799,7 @@ def test_no_job_cgroup_is_left_behind(private_cgroup_daemon: tuple[Any, str]) ->
         assert (result["status"], result["exceeded"]) == (status, exceeded), (code, result)
 
     def left() -> dict[str, list[str]]:  # ready gates wait in fresh cgroups of their own
-        return {c: sorted(str(d) for d in dirs - allowed[c] if not ready_gate(d)) for c, dirs in cgroup_dirs().items()}
+        return {c: sorted(str(d) for d in dirs - allowed[c] if not standing(d)) for c, dirs in cgroup_dirs().items()}
 
     nothing = {c: [] for c in CGROUP_CONTROLLERS}
     assert settled(left, nothing) == nothing, "job cgroups left behind"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import holds_a_job, ready_gate, settled
+from tests.conftest import holds_a_job, settled, standing
 from tests.security.jobs import expect_error, run
 
 pytestmark = pytest.mark.sandbox
@@ -57,7 +57,7 @@ def job_cgroups(daemon: Any) -> dict[str, list[str]]:
     found = {}
     for controller, directory in daemon_cgroup_dirs(daemon).items():
         try:
-            found[controller] = sorted(p.name for p in directory.iterdir() if p.is_dir() and not ready_gate(p))
+            found[controller] = sorted(p.name for p in directory.iterdir() if p.is_dir() and not standing(p))
         except FileNotFoundError:
             found[controller] = []
     return found
