@@ -798,10 +798,10 @@ def test_no_job_cgroup_is_left_behind(private_cgroup_daemon: tuple[Any, str]) ->
         result = run(daemon, environment, code, run_limits={"time": 4, **limits})
         assert (result["status"], result["exceeded"]) == (status, exceeded), (code, result)
 
-    def left() -> dict[str, list[str]]:  # ready gates wait in fresh cgroups of their own
+    def left() -> dict[str, list[str]]:  # ready gates and WASI workers have cgroups of their own
         return {c: sorted(str(d) for d in dirs - allowed[c] if not standing(d)) for c, dirs in cgroup_dirs().items()}
 
-    nothing = {c: [] for c in CGROUP_CONTROLLERS}
+    nothing: dict[str, list[str]] = {c: [] for c in CGROUP_CONTROLLERS}
     assert settled(left, nothing) == nothing, "job cgroups left behind"
 
 
