@@ -105,10 +105,11 @@ class Wasm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     recently used deleted first; 0: none, each worker compiles every module it runs."""
     fuel: Annotated[int, Meta(ge=1_000, le=2**63 - 1)] = 20_000_000_000
     """Fuel of a run: wasmtime's instruction budget, one unit for about one WebAssembly
-    instruction (most cost 1, some control instructions 0); about one to five seconds of work
-    per billion. A run out of fuel ends like one at its time limit (`exceeded: ["time"]`): fuel
-    bounds the work of a run, as CPU time does, where its wall-clock `time` depends on how busy
-    the machine is."""
+    instruction (most cost 1, some control instructions 0); a billion lasts a tight loop about
+    half a second on our machines, so the default outlasts the default `run_limits.time` and
+    stops runs that a busy machine lets run long. A run out of fuel ends like one at its time
+    limit (`exceeded: ["time"]`): fuel bounds the work of a run, as CPU time does, where its
+    wall-clock `time` depends on how busy the machine is."""
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
