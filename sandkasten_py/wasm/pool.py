@@ -95,7 +95,7 @@ def worker_setup(nsjail: str, *, memory_mb: int = 1024, tmp_mb: int = 64,
 
 
 class Worker:
-    """One jailed worker process, its directories, and the pipes to it on the event loop."""
+    """One jailed worker process, its cgroup, and the pipes to it on the event loop."""
 
     def __init__(self, setup: WorkerSetup, empty_dir: str) -> None:
         """Start the process (blocking: call it in a thread); `connect` then waits until it is

@@ -102,7 +102,6 @@ class WasmtimeRunner:
             stderr_max=limits.stderr_max_size,
         )
 
-
     async def compiled(self, program: Program) -> bytes:
         """The program's module compiled, from the module cache or by the compiling worker (and
         then kept there); empty without a cache or when the module does not compile (its run
