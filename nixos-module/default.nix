@@ -145,6 +145,8 @@ in
           delete expired programs.
         - `max_concurrent_jobs` (integer ≥ 1, `16`): build and run requests served at the same
           time; further requests wait.
+        - `max_queued_jobs` (integer ≥ 0, `2000`): requests that may wait for their turn; past
+          them a request is refused at once with 503 `busy` and `Retry-After: 1`.
         - `memory_budget` (integer MB ≥ 0, `0`): the memory limits of the jobs running at once
           add up to at most this; a job waits while its limit does not fit. `0`: the memory
           limit of the service's cgroup (`MemoryMax=`), or else the machine's memory.

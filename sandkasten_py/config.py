@@ -138,6 +138,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Seconds between two sweeps for expired programs."""
     max_concurrent_jobs: Annotated[int, Meta(ge=1)]
     """Build and run requests served at the same time; more wait their turn."""
+    max_queued_jobs: Annotated[int, Meta(ge=0)] = 2000
+    """Build and run requests that may wait for their turn; past them a request is refused at
+    once with 503 `busy` and `Retry-After: 1` (bg-compiler's backlog is 2,000; a waiting
+    request costs the daemon about 30 KB)."""
     memory_budget: Annotated[int, Meta(ge=0)] = 0
     """MB that the memory limits of the jobs running at once may add up to; a job waits while
     its limit does not fit (one above the whole budget runs alone). 0: the memory limit of the

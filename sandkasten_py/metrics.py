@@ -9,7 +9,8 @@ Our own additions follow them:
   ``sandkasten_limits_exceeded_total{step, environment, limit}`` (one per limit a job ran into);
 * ``sandkasten_http_responses_total{status}``, by status class (2xx, 3xx, 4xx, 5xx);
 * ``sandkasten_requests_in_progress`` and ``sandkasten_requests_waiting`` (build and run requests
-  holding a job slot, and waiting for one);
+  holding a job slot, and waiting for one), ``sandkasten_slot_wait_seconds`` (how long they
+  waited) and ``sandkasten_requests_refused_total`` (refused at once: `max_queued_jobs` waited);
 * ``sandkasten_memory_budget_mb``, ``sandkasten_memory_reserved_mb`` and
   ``sandkasten_jobs_waiting_for_memory`` (the memory budget, what running jobs hold of it, and
   jobs waiting for room);
@@ -123,6 +124,13 @@ class Metrics:
         self._waiting = Gauge(
             PREFIX + "requests_waiting", "Build and run requests waiting for a job slot",
             registry=self.registry)
+        self._refused = Counter(
+            PREFIX + "requests_refused",
+            "Build and run requests refused at once with 503 because max_queued_jobs requests waited",
+            registry=self.registry)
+        self._slot_wait = Histogram(
+            PREFIX + "slot_wait_seconds", "Seconds build and run requests waited for a job slot",
+            buckets=_DURATION_BUCKETS, registry=self.registry)
         self._memory_budget = Gauge(
             PREFIX + "memory_budget_mb", "MB the memory limits of the running jobs may add up to",
             registry=self.registry)
@@ -159,6 +167,14 @@ class Metrics:
         """Read the job slots' counts whenever the metrics are scraped."""
         self._in_progress.set_function(in_progress)
         self._waiting.set_function(waiting)
+
+    def slot_waited(self, seconds: float) -> None:
+        """A request got its job slot after `seconds`."""
+        self._slot_wait.observe(seconds)
+
+    def slot_refused(self) -> None:
+        """A request was refused: the queue for job slots was full."""
+        self._refused.inc()
 
     def watch_memory(self, budget_mb: float, reserved: Callable[[], float], waiting: Callable[[], float]) -> None:
         """Read the memory budget's counts whenever the metrics are scraped."""

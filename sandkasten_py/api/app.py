@@ -44,6 +44,7 @@ def create_app(config: Config, *, runners: dict[str, Runner] | None = None) -> S
     service = wire(config, envs, observer=metrics, runners=runners)
     slots = service.programs.slots
     metrics.watch_slots(in_progress=lambda: slots.total - slots.free, waiting=lambda: slots.waiting)
+    slots.on_wait, slots.on_refused = metrics.slot_waited, metrics.slot_refused
     memory = service.programs.memory
     if memory is not None:
         metrics.watch_memory(memory.total_mb, reserved=lambda: memory.reserved_mb, waiting=lambda: memory.waiting)

@@ -40,7 +40,8 @@ ERRORS: dict[type[ProgramError], tuple[int, str, str]] = {
                          "Compiler arguments the environment does not allow (`details` lists them)."),
     CompileLimitsExceeded: (400, "compile_limits_exceeded", "The specified compile limits are too high."),
     RunLimitsExceeded: (400, "run_limits_exceeded", "The specified run limits are too high."),
-    Busy: (503, "busy", "No room for the job in time (`memory_budget`); retry after `Retry-After` seconds."),
+    Busy: (503, "busy", "The daemon is busy (`max_queued_jobs` requests wait already, or no room in "
+                        "`memory_budget` in time); retry after `Retry-After` seconds."),
 }
 
 

@@ -126,8 +126,8 @@ class InvalidCompileArgs(ProgramError):
 
 
 class Busy(ProgramError):
-    """The daemon cannot take the job now (no room in the memory budget in time); try again
-    after `retry_after` seconds."""
+    """The daemon cannot take the job now (`max_queued_jobs` requests wait already, or no room
+    in the memory budget in time); try again after `retry_after` seconds."""
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)

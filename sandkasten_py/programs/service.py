@@ -8,10 +8,11 @@ For `run`, the run limits are checked before the program's existence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from sandkasten_py.config import Config
 from sandkasten_py.environments import Environment
@@ -20,13 +21,14 @@ from sandkasten_py.programs.artifacts import Artifact, open_artifact
 from sandkasten_py.programs.budget import MemoryBudget
 from sandkasten_py.programs.build import Built, build_program
 from sandkasten_py.programs.checks import check_env_vars, check_file_names, resolve_limits
-from sandkasten_py.programs.errors import ArtifactNotFound, EnvironmentNotFound, ProgramNotFound, RunLimitsExceeded
+from sandkasten_py.programs.errors import (ArtifactNotFound, Busy, EnvironmentNotFound, ProgramNotFound,
+                                          RunLimitsExceeded)
 from sandkasten_py.programs.jobdirs import JobDirs
 from sandkasten_py.programs.jobs import JobObserver, Steps
 from sandkasten_py.programs.locks import KeyedRWLock
 from sandkasten_py.programs.prune import Pruner
 from sandkasten_py.programs.run import run_program
-from sandkasten_py.programs.slots import JobSlots
+from sandkasten_py.programs.slots import JobSlots, QueueFull
 from sandkasten_py.programs.store import ProgramStore
 from sandkasten_py.sandbox import MB, Runner
 from sandkasten_py.schemas import (
@@ -35,6 +37,10 @@ from sandkasten_py.schemas import (
 )
 
 log = logging.getLogger(__name__)
+
+
+QUEUE_RETRY_AFTER_S = 1
+"""The Retry-After of a request refused because the queue is full: jobs take a second or so."""
 
 
 class ProgramService:
@@ -51,7 +57,7 @@ class ProgramService:
         self.locks = KeyedRWLock()
         self.pruner = Pruner(store, self.locks, config.program_ttl,
                              budget_bytes=config.storage_limits.programs_size * MB)
-        self.slots = JobSlots(config.max_concurrent_jobs)
+        self.slots = JobSlots(config.max_concurrent_jobs, config.max_queued_jobs)
         self._benchmarks: dict[str, tuple[BaseResourceUsage, float]] = {}
         self._benchmark_locks: dict[str, asyncio.Lock] = {}
 
@@ -59,7 +65,7 @@ class ProgramService:
         """Build a program (or find it in the cache)."""
         check_file_names(request.main_file.name, request.files)
         check_env_vars(request.env_vars)
-        async with self.slots.hold():
+        async with self._slot():
             built = await self._build(request)
             built.lease.release()
         return BuildResult(program_id=str(built.program_id), ttl=self.config.program_ttl,
@@ -70,7 +76,7 @@ class ProgramService:
         run = request.run or RunRequest()
         check_file_names(request.build.main_file.name, request.build.files, run.files)
         check_env_vars(request.build.env_vars, run.env_vars)
-        async with self.slots.hold():
+        async with self._slot():
             built = await self._build(request.build)
             try:
                 result = await run_program(built.program_id, built.lease, run, self._run_limits(run),
@@ -84,7 +90,7 @@ class ProgramService:
         """Run a program built before."""
         check_file_names(None, request.files)
         check_env_vars(request.env_vars)
-        async with self.slots.hold():
+        async with self._slot():
             lease = await self.locks.read(program_id)
             try:
                 limits = self._run_limits(request)
@@ -154,6 +160,18 @@ class ProgramService:
     def _run_limits(self, request: RunRequest) -> Limits:
         return resolve_limits(request.run_limits, self.config.run_limits, RunLimitsExceeded)
 
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """A job slot for a request; Busy at once when `max_queued_jobs` requests wait already."""
+        try:
+            await self.slots.acquire()
+        except QueueFull as e:
+            raise Busy(f"{e}: retry after {QUEUE_RETRY_AFTER_S} s", QUEUE_RETRY_AFTER_S) from None
+        try:
+            yield
+        finally:
+            self.slots.release()
+
     async def base_resource_usage(self, environment_id: str) -> tuple[BaseResourceUsage, bool]:
         """Benchmark an almost empty program in an environment; returns (result, from cache)."""
         environment = self.environment(environment_id)
@@ -162,7 +180,7 @@ class ProgramService:
             cached = self._benchmarks.get(environment_id)
             if cached is not None and time.monotonic() - cached[1] < self.config.base_resource_usage_cache_ttl:
                 return cached[0], True
-            async with self.slots.hold(self.config.base_resource_usage_permits):
+            async with self.slots.hold(self.config.base_resource_usage_permits, bounded=False):
                 result = await self._benchmark(environment)
             self._benchmarks[environment_id] = (result, time.monotonic())
             return result, False

@@ -587,3 +587,37 @@ def test_an_oversized_request_body_is_refused_before_it_is_buffered(fresh_daemon
     assert daemon.get("/config").status_code == 200
     assert (status, grown_kb < 32_000) == (413, True), \
         f"status {status}, the daemon's peak memory grew by {grown_kb} kB for a {len(body) // MB} MB body"
+
+
+@pytest.mark.catalogue("API-02")
+def test_a_flood_past_max_queued_jobs_is_refused_at_once_with_retry_after(daemon_factory: Callable[..., Any]) -> None:
+    """One slot and two places in the queue: of 16 requests at once, those that find the queue
+    full get 503 `busy` with Retry-After at once (not after waiting), none gets a 500, and every
+    accepted one is answered with its run."""
+    small = daemon_factory(MAX_CONCURRENT_JOBS="1", MAX_QUEUED_JOBS="2", BASE_RESOURCE_USAGE_PERMITS="1")
+    response = small.post("/programs", json={"environment": "bash",
+                                             "main_file": {"content": "sleep 0.5; echo done\n"}})
+    assert response.status_code == 201, response.text
+    program_id = response.json()["program_id"]
+
+    def one(_: int) -> tuple[int, dict[str, Any], str | None, float]:
+        started = time.monotonic()
+        answer = requests.post(f"{small.url}/programs/{program_id}/run", json={}, timeout=120)
+        return answer.status_code, answer.json(), answer.headers.get("Retry-After"), time.monotonic() - started
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(one, range(16)))
+    statuses = sorted(status for status, _, _, _ in answers)
+    assert set(statuses) <= {200, 503}, statuses
+    accepted = [body for status, body, _, _ in answers if status == 200]
+    refused = [(body, retry, took) for status, body, retry, took in answers if status == 503]
+    assert len(accepted) >= 3 and refused, statuses  # one running and two waiting at least
+    assert all(body["stdout"] == "done\n" for body in accepted)
+    for body, retry_after, took in refused:
+        assert body["error"] == "busy" and "max_queued_jobs" in body["message"], body
+        assert retry_after == "1"
+        assert took < 0.4  # at once: a refused request did not wait for a job (0.5 s each)
+    metrics = small.get("/metrics").text
+    refused_total = re.search(r"^sandkasten_requests_refused_total (\S+)$", metrics, re.MULTILINE)
+    assert refused_total is not None and float(refused_total[1]) == len(refused), metrics[-2000:]
+    assert re.search(r"^sandkasten_slot_wait_seconds_count (\S+)$", metrics, re.MULTILINE)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sandkasten_py.programs.slots import JobSlots
+from sandkasten_py.programs.slots import JobSlots, QueueFull
 
 
 def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -227,4 +227,33 @@ def test_all_slots_is_a_valid_count() -> None:
         async with held(slots, 3):
             assert slots.free == 0
         assert slots.free == 3
+    run(main)
+
+
+def test_past_max_waiting_a_request_is_refused_at_once() -> None:
+    """With every slot taken and `max_waiting` waiting, one more is refused without waiting; a
+    place in the queue that frees up takes the next; the daemon's own work is not bounded."""
+    async def main() -> None:
+        slots = JobSlots(1, max_waiting=2)
+        waited: list[float] = []
+        refused: list[bool] = []
+        slots.on_wait, slots.on_refused = waited.append, lambda: refused.append(True)
+        await slots.acquire()
+        first, second = (asyncio.create_task(slots.acquire()) for _ in range(2))
+        await asyncio.sleep(0)
+        assert slots.waiting == 2
+        with pytest.raises(QueueFull):
+            await slots.acquire()
+        assert slots.refused == 1 and refused == [True]
+        own = asyncio.create_task(slots.acquire(bounded=False))  # a benchmark's: it waits
+        await asyncio.sleep(0)
+        assert slots.waiting == 3
+        slots.release()
+        await first
+        assert slots.waiting == 2
+        for task in (second, own):
+            slots.release()
+            await task
+        slots.release()
+        assert slots.free == 1 and len(waited) == 3  # the first acquisition and the two bounded waiters
     run(main)
