@@ -221,6 +221,45 @@ class RunRequest(msgspec.Struct):
                     "they are decoded as UTF-8, each invalid byte becoming U+FFFD).")] = None
 
 
+class BatchRun(RunRequest):
+    """One run of a batch: a run request and, optionally, the stdout it should print."""
+
+    expected_stdout: Annotated[str | None, Meta(
+        description="What the run should print on stdout; with it the run's `passed` says whether "
+                    "it did (compared as the batch's `compare` says), exited 0 and ran into no "
+                    "limit.")] = None
+
+
+Compare = Literal["exact", "trailing_whitespace", "tokens"]
+
+
+class BatchRequest(msgspec.Struct, kw_only=True):
+    """Many runs of one built program: test cases of a judge, or repetitions for timing."""
+
+    runs: Annotated[list[BatchRun], Meta(
+        min_length=1,
+        description="The runs, each a run request with an optional `expected_stdout` (at most "
+                    "`request_limits.batch_runs` runs, counting repetitions).")]
+    count: Annotated[int, Meta(ge=1, description="How often each run is repeated (one after "
+                                                 "another in the results).")] = 1
+    compare: Annotated[Compare, Meta(
+        description="How stdout is compared with `expected_stdout`: `exact`; "
+                    "`trailing_whitespace` (whitespace at the end of each line and empty lines at "
+                    "the end do not count); `tokens` (the same whitespace-separated words).")] = (
+        "trailing_whitespace")
+    stop_on_failure: Annotated[bool, Meta(
+        description="Start no more runs once one has failed (did not pass, or without "
+                    "`expected_stdout` exited non-zero or ran into a limit); the results then hold "
+                    "the runs that were started.")] = False
+
+
+class BuildBatchRequest(msgspec.Struct):
+    """Build a program and run a batch of it straight away."""
+
+    build: Annotated[BuildRequest, Meta(description="The program to build, as for `POST /programs`.")]
+    batch: Annotated[BatchRequest, Meta(description="The runs, as for `POST /programs/{program_id}/batch`.")]
+
+
 class BuildRunRequest(msgspec.Struct):
     """Build a program and run it straight away."""
 
@@ -316,6 +355,51 @@ class BuildRunResult(msgspec.Struct, kw_only=True):
     run: RunResult
 
 
+class BatchItem(msgspec.Struct, kw_only=True):
+    """One run of a batch."""
+
+    run: RunResult
+    passed: Annotated[bool | None, Meta(
+        description="Whether the run printed its `expected_stdout`, exited 0 and ran into no "
+                    "limit; null without `expected_stdout`.")]
+
+
+class Spread(msgspec.Struct, kw_only=True):
+    """The smallest, mean and largest of a measure over the runs of a batch."""
+
+    min: float
+    avg: float
+    max: float
+
+
+class BatchSummary(msgspec.Struct, kw_only=True):
+    """What the runs of a batch add up to."""
+
+    runs: Annotated[U64, Meta(description="Runs in `results`.")]
+    passed: Annotated[U64, Meta(description="Runs that passed.")]
+    failed: Annotated[U64, Meta(description="Runs with `expected_stdout` that did not pass.")]
+    time: Annotated[Spread, Meta(description="Wall time of the runs in ms (`resource_usage.time`).")]
+    memory: Annotated[Spread, Meta(description="Peak memory of the runs in KB (`resource_usage.memory`).")]
+    outputs_agree: Annotated[bool, Meta(description="Whether every run printed the same stdout.")]
+
+
+class BatchResult(msgspec.Struct, kw_only=True):
+    """The runs of a batch, in request order (each run's repetitions together), and their sum."""
+
+    results: list[BatchItem]
+    summary: BatchSummary
+
+
+class BuildBatchResult(msgspec.Struct, kw_only=True):
+    """A built program and the results of its batch."""
+
+    program_id: str
+    ttl: U64
+    cached: bool
+    build: RunResult | None
+    batch: BatchResult
+
+
 class Environment(msgspec.Struct, kw_only=True):
     """An environment (language) programs can be built and run in."""
 
@@ -366,6 +450,7 @@ class RequestLimits(msgspec.Struct, frozen=True, kw_only=True):
     arg_length: Annotated[U64, Meta(description="Characters of an argument.")] = 4096
     env_vars: Annotated[U64, Meta(description="Environment variables of a build, and of a run.")] = 16
     env_var_length: Annotated[U64, Meta(description="Characters of an environment variable's value.")] = 256
+    batch_runs: Annotated[U64, Meta(description="Runs of a batch, its `count` repetitions counted.")] = 1000
     body_size: Annotated[U64, Meta(
         description="Bytes of a request body (raise it with the others: at the defaults, the "
                     "largest valid body is about 22 MB).")] = 32 * 1024 * 1024

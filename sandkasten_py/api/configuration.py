@@ -38,7 +38,7 @@ _EXAMPLE_CONFIG = {
     "base_resource_usage_runs": 20,
     "request_limits": {"files": 10, "file_length": 65536, "stdin_length": 65536, "args": 100,
                        "arg_length": 4096, "env_vars": 16, "env_var_length": 256,
-                       "body_size": 33554432},
+                       "batch_runs": 1000, "body_size": 33554432},
 }
 
 OPERATIONS = [

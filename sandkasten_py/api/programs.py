@@ -1,4 +1,5 @@
-"""Tag Programs: POST /run, POST /programs and POST /programs/{program_id}/run."""
+"""Tag Programs: POST /run, POST /programs, POST /programs/{program_id}/run, and batches of runs
+(POST /programs/{program_id}/batch, POST /batch)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sandkasten_py.programs import (
     InvalidFileNames, ProgramNotFound, RunLimitsExceeded,
 )
 from sandkasten_py.schemas import (
-    BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, RunRequest, RunResult,
+    BatchRequest, BatchResult, BuildBatchRequest, BuildBatchResult, BuildRequest, BuildResult, BuildRunRequest,
+    BuildRunResult, RunRequest, RunResult,
 )
 
 
@@ -41,6 +43,23 @@ async def run(request: Request, body: RunRequest) -> RunResult:
     state.metrics.inc("run_requests")
     program_id = path_uuid(request, "program_id")
     return await state.programs.run(program_id, body)
+
+
+async def batch(request: Request, body: BatchRequest) -> BatchResult:
+    """Run a program built before, many times."""
+    state = app_state(request)
+    program_id = path_uuid(request, "program_id")
+    return await state.programs.batch(program_id, body)
+
+
+async def build_and_batch(request: Request, body: BuildBatchRequest) -> BuildBatchResult:
+    """Build, then run many times."""
+    state = app_state(request)
+    state.metrics.inc("build_requests", body.build.environment)
+    result = await state.programs.build_and_batch(body)
+    if result.cached:
+        state.metrics.inc("build_cache_hits", body.build.environment)
+    return result
 
 
 _EXAMPLE_BUILD = {"environment": "python", "main_file": {"content": "print(6 * 7)"}}
@@ -100,5 +119,44 @@ OPERATIONS = [
         uuid_parameters=("program_id",),
         shielded=True, request_example={"stdin": "42", "args": ["--verbose"]},
         response_example=_EXAMPLE_RUN_RESULT,
+    ),
+    Operation(
+        method="POST", path="/programs/{program_id}/batch", operation_id="batch", tag="Programs",
+        summary="Run a program that has previously been built, many times.",
+        description="Each run is a run request with an optional `expected_stdout`; `count` repeats "
+                    "each run. Runs go in parallel up to the job slots, each taking a slot of its "
+                    "own, first come first served with other requests (a batch keeps at most half "
+                    "the slots busy or waiting). The results are in request order, each run's "
+                    "repetitions together; a run's checks fail the whole request, naming the run "
+                    "(`runs[3]: ...`).",
+        handler=batch, request=BatchRequest, response=BatchResult,
+        response_description="The runs have been executed.",
+        errors=(InvalidFileNames, InvalidEnvVars, ProgramNotFound, RunLimitsExceeded, Busy),
+        path_parameters={"program_id": "The `program_id` returned by a build."},
+        uuid_parameters=("program_id",),
+        shielded=True,
+        request_example={"runs": [{"stdin": "1 2", "expected_stdout": "3"},
+                                  {"stdin": "40 2", "expected_stdout": "42"}]},
+        response_example={"results": [{"run": _EXAMPLE_RUN_RESULT, "passed": False}],
+                          "summary": {"runs": 1, "passed": 0, "failed": 1,
+                                      "time": {"min": 38, "avg": 38, "max": 38},
+                                      "memory": {"min": 3976, "avg": 3976, "max": 3976},
+                                      "outputs_agree": True}},
+    ),
+    Operation(
+        method="POST", path="/batch", operation_id="build_and_batch", tag="Programs",
+        summary="Build a program and run it many times.",
+        description="Builds the program like `POST /programs` (or takes it from the cache), then "
+                    "runs the batch like `POST /programs/{program_id}/batch`.",
+        handler=build_and_batch, request=BuildBatchRequest, response=BuildBatchResult,
+        response_description="The program has been built and the runs executed.",
+        errors=(EnvironmentNotFound, CompileError, InvalidFileNames, InvalidEnvVars,
+                InvalidCompileArgs, CompileLimitsExceeded, RunLimitsExceeded, Busy),
+        shielded=True,
+        request_example={"build": _EXAMPLE_BUILD, "batch": {"runs": [{"expected_stdout": "42"}], "count": 3}},
+        response_example={"program_id": _EXAMPLE_PROGRAM_ID, "ttl": 600, "cached": False, "build": None,
+                          "batch": {"results": [], "summary": {
+                              "runs": 0, "passed": 0, "failed": 0, "time": {"min": 0, "avg": 0, "max": 0},
+                              "memory": {"min": 0, "avg": 0, "max": 0}, "outputs_agree": True}}},
     ),
 ]

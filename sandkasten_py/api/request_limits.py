@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sandkasten_py.api.errors import UnprocessableContent
-from sandkasten_py.schemas import BuildRequest, BuildRunRequest, EnvVar, File, RequestLimits, RunRequest
+from sandkasten_py.schemas import (BatchRequest, BuildBatchRequest, BuildRequest, BuildRunRequest, EnvVar, File,
+                                   RequestLimits, RunRequest)
 
 
 def check_request(body: object, limits: RequestLimits) -> None:
@@ -24,6 +25,20 @@ def check_request(body: object, limits: RequestLimits) -> None:
         _check_build(body, limits, "$")
     elif isinstance(body, RunRequest):
         _check_run(body, limits, "$")
+    elif isinstance(body, BuildBatchRequest):
+        _check_build(body.build, limits, "$.build")
+        _check_batch(body.batch, limits, "$.batch")
+    elif isinstance(body, BatchRequest):
+        _check_batch(body, limits, "$")
+
+
+def _check_batch(batch: BatchRequest, limits: RequestLimits, at: str) -> None:
+    if len(batch.runs) * batch.count > limits.batch_runs:
+        raise UnprocessableContent(
+            f"parse request payload error: {len(batch.runs)} runs, {batch.count} times each, are more "
+            f"than {limits.batch_runs} runs - at `{at}.runs` (configuration key `request_limits.batch_runs`)")
+    for index, run in enumerate(batch.runs):
+        _check_run(run, limits, f"{at}.runs[{index}]")
 
 
 def _check_build(build: BuildRequest, limits: RequestLimits, at: str) -> None:

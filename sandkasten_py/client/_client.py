@@ -17,8 +17,8 @@ from sandkasten_py.client._errors import (
     TransportError, error_from_response,
 )
 from sandkasten_py.schemas import (
-    ArtifactInfo, ArtifactList, BaseResourceUsage, BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, Environment,
-    MainFile, PublicConfig, RunRequest, RunResult,
+    ArtifactInfo, ArtifactList, BaseResourceUsage, BatchRequest, BatchResult, BuildBatchRequest, BuildBatchResult,
+    BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, Environment, MainFile, PublicConfig, RunRequest, RunResult,
 )
 
 __all__ = ["DEFAULT_TIMEOUT", "SandkastenClient", "Timeout", "parse_response"]
@@ -132,6 +132,15 @@ class SandkastenClient:
         """Run a program built before; raises a `RunError` (e.g. `ProgramNotFound`)."""
         return self._request("POST", ("programs", str(program_id), "run"), RunResult,
                              body=request if request is not None else RunRequest(), family=RunError)
+
+    def batch(self, program_id: str | uuid.UUID, request: BatchRequest) -> BatchResult:
+        """Run a program built before many times (test cases, repetitions); raises a `RunError`."""
+        return self._request("POST", ("programs", str(program_id), "batch"), BatchResult, body=request,
+                             family=RunError)
+
+    def build_and_batch(self, request: BuildBatchRequest) -> BuildBatchResult:
+        """Build a program and run a batch of it; raises a `BuildRunError`."""
+        return self._request("POST", ("batch",), BuildBatchResult, body=request, family=BuildRunError)
 
     def run_code(
         self,

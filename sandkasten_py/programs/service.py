@@ -16,24 +16,24 @@ from collections.abc import AsyncIterator, Mapping
 
 from sandkasten_py.config import Config
 from sandkasten_py.environments import Environment
-from sandkasten_py.programs import tokens
+from sandkasten_py.programs import batch, tokens
 from sandkasten_py.programs.artifacts import Artifact, open_artifact
 from sandkasten_py.programs.budget import MemoryBudget
 from sandkasten_py.programs.build import Built, build_program
 from sandkasten_py.programs.checks import check_env_vars, check_file_names, resolve_limits
-from sandkasten_py.programs.errors import (ArtifactNotFound, Busy, EnvironmentNotFound, ProgramNotFound,
-                                          RunLimitsExceeded)
+from sandkasten_py.programs.errors import (ArtifactNotFound, Busy, EnvironmentNotFound, ProgramError,
+                                          ProgramNotFound, RunLimitsExceeded)
 from sandkasten_py.programs.jobdirs import JobDirs
 from sandkasten_py.programs.jobs import JobObserver, Steps
-from sandkasten_py.programs.locks import KeyedRWLock
+from sandkasten_py.programs.locks import KeyedRWLock, Lease
 from sandkasten_py.programs.prune import Pruner
 from sandkasten_py.programs.run import run_program
 from sandkasten_py.programs.slots import JobSlots, QueueFull
 from sandkasten_py.programs.store import ProgramStore
 from sandkasten_py.sandbox import MB, Runner
 from sandkasten_py.schemas import (
-    BaseResourceUsage, BenchmarkResult, BuildRequest, BuildResult, BuildRunRequest, BuildRunResult,
-    Limits, RunRequest, RunResourceUsage, RunResult,
+    BaseResourceUsage, BatchRequest, BatchResult, BatchRun, BenchmarkResult, BuildBatchRequest, BuildBatchResult,
+    BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, Limits, RunRequest, RunResourceUsage, RunResult,
 )
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,58 @@ class ProgramService:
                                          steps=self.steps)
             finally:
                 lease.release()
+
+    async def batch(self, program_id: uuid.UUID, request: BatchRequest) -> BatchResult:
+        """Run a program built before many times (programs/batch.py)."""
+        limits = self._check_batch(request)
+        lease = await self.locks.read(program_id)
+        try:
+            return await self._batch(program_id, lease, request, limits)
+        finally:
+            lease.release()
+
+    async def build_and_batch(self, request: BuildBatchRequest) -> BuildBatchResult:
+        """Build a program and run a batch of it at once."""
+        check_file_names(request.build.main_file.name, request.build.files)
+        check_env_vars(request.build.env_vars)
+        limits = self._check_batch(request.batch)
+        async with self._slot():
+            built = await self._build(request.build)
+        try:
+            result = await self._batch(built.program_id, built.lease, request.batch, limits)
+        finally:
+            built.lease.release()
+        return BuildBatchResult(program_id=str(built.program_id), ttl=self.config.program_ttl,
+                                cached=built.cached, build=built.compile_result, batch=result)
+
+    def _check_batch(self, request: BatchRequest) -> list[Limits]:
+        """Each run's checks (file names, variables, limits), its index in the message; the
+        limits of each run."""
+        limits = []
+        for index, run in enumerate(request.runs):
+            try:
+                check_file_names(None, run.files)
+                check_env_vars(run.env_vars)
+                limits.append(self._run_limits(run))
+            except ProgramError as e:
+                raise batch.in_run(index, e) from None
+        return limits
+
+    async def _batch(self, program_id: uuid.UUID, lease: Lease, request: BatchRequest,
+                     limits: list[Limits]) -> BatchResult:
+        """The batch's runs, each with a job slot of its own. The batch is admitted like one
+        request (Busy when `max_queued_jobs` wait already); its runs then wait their turn."""
+        if self.slots.free == 0 and self.slots.max_waiting is not None \
+                and self.slots.waiting >= self.slots.max_waiting:
+            raise Busy(f"{self.slots.waiting} requests wait for a job slot already (max_queued_jobs): "
+                       f"retry after {QUEUE_RETRY_AFTER_S} s", QUEUE_RETRY_AFTER_S)
+
+        async def run_one(index: int, run: BatchRun) -> RunResult:
+            async with self.slots.hold(bounded=False):
+                return await run_program(program_id, lease, run, limits[index], steps=self.steps)
+
+        parallel = max(1, self.config.max_concurrent_jobs // 2)
+        return await batch.run_batch(request, run_one, parallel)
 
     async def artifacts(self, program_id: uuid.UUID) -> list[Artifact]:
         """The files of a built program's output; listing them counts as a use."""

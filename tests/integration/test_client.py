@@ -23,7 +23,8 @@ from sandkasten_py.client import (
     SandkastenError, TransportError, UnprocessableContent,
 )
 from sandkasten_py.schemas import (
-    BuildRequest, BuildRunRequest, EnvVar, File, LimitsOpt, MainFile, RunRequest,
+    BatchRequest, BatchRun, BuildBatchRequest, BuildRequest, BuildRunRequest, EnvVar, File, LimitsOpt, MainFile,
+    RunRequest,
 )
 
 pytestmark = pytest.mark.sandbox
@@ -369,3 +370,18 @@ def test_a_closed_client_refuses_requests(daemon: Daemon) -> None:
     sandkasten.close()
     with pytest.raises(RuntimeError):
         sandkasten.get_config()
+
+
+def test_batches_of_test_cases(client: SandkastenClient) -> None:
+    adder = MainFile(content="print(sum(map(int, input().split())))")
+    built = client.build(BuildRequest(environment="python", main_file=adder))
+    cases = BatchRequest(runs=[BatchRun(stdin="1 2", expected_stdout="3"), BatchRun(stdin="2 2", expected_stdout="5")])
+    done = client.batch(built.program_id, cases)
+    assert [item.passed for item in done.results] == [True, False]
+    assert (done.summary.passed, done.summary.failed) == (1, 1)
+    both = client.build_and_batch(BuildBatchRequest(
+        build=BuildRequest(environment="python", main_file=MainFile(content="print(input())")),
+        batch=BatchRequest(runs=[BatchRun(stdin="same")], count=3)))
+    assert both.batch.summary.runs == 3 and both.batch.summary.outputs_agree
+    with pytest.raises(RunLimitsExceeded):
+        client.batch(built.program_id, BatchRequest(runs=[BatchRun(run_limits=LimitsOpt(time=10**6))]))
