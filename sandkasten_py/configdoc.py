@@ -24,7 +24,8 @@ import msgspec
 
 from sandkasten_py import config as config_module
 from sandkasten_py import envdoc
-from sandkasten_py.config import LIMIT_MINIMUMS, Config, ConfigRequestLimits, EmccSandboxd, StorageLimits, Wasm
+from sandkasten_py.config import (LIMIT_MINIMUMS, BgCompiler, Config, ConfigRequestLimits, EmccSandboxd, StorageLimits,
+                                  Wasm)
 from sandkasten_py.schemas import U64_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +36,10 @@ STORAGE_SECTION = "storage_limits"
 REQUEST_SECTION = "request_limits"
 EMCC_SECTION = "emcc_sandboxd"
 WASM_SECTION = "wasm"
+BG_COMPILER_SECTION = "bg_compiler"
 SECTIONS: tuple[tuple[str, type], ...] = (
     (STORAGE_SECTION, StorageLimits), (REQUEST_SECTION, ConfigRequestLimits), (EMCC_SECTION, EmccSandboxd),
-    (WASM_SECTION, Wasm),
+    (WASM_SECTION, Wasm), (BG_COMPILER_SECTION, BgCompiler),
 )
 
 HEADER = """\
@@ -90,6 +92,8 @@ def type_name(info: msgspec.inspect.Type, minimum: int | None = None) -> str:
         return "boolean"
     if isinstance(info, msgspec.inspect.ListType):
         return f"list of {type_name(info.item_type)}s"
+    if isinstance(info, msgspec.inspect.DictType):
+        return f"table of {type_name(info.value_type)}s"
     if isinstance(info, msgspec.inspect.IntType):
         low = info.ge if minimum is None else max(minimum, info.ge or 0)
         high = info.le

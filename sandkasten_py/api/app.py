@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from sandkasten_py.api import artifacts, configuration, environments, programs
 from sandkasten_py.api.access import AccessLog
 from sandkasten_py.api.docs import docs_routes
+from sandkasten_py.api.bg_compiler import bg_compiler_routes
 from sandkasten_py.api.emcc_sandboxd import emcc_sandboxd_routes
 from sandkasten_py.api.errors import general_error_response
 from sandkasten_py.api.openapi import openapi_document
@@ -66,6 +67,7 @@ def create_app(config: Config, *, runners: dict[str, Runner] | None = None) -> S
 
     routes: list[BaseRoute] = [route(operation) for operation in OPERATIONS]
     routes += emcc_sandboxd_routes(config)
+    routes += bg_compiler_routes(config)
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     routes += docs_routes(openapi_url="/openapi.json", title="Sandkasten")
     routes.append(Route("/metrics", metrics_text, methods=["GET"]))
