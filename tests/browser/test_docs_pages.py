@@ -28,6 +28,8 @@ OPERATIONS = {
     ("post", "/run"),
     ("post", "/programs"),
     ("post", "/programs/{program_id}/run"),
+    ("post", "/programs/{program_id}/batch"),
+    ("post", "/batch"),
     ("get", "/programs/{program_id}/artifacts"),
     ("get", "/programs/{program_id}/artifacts/{name}"),
 }

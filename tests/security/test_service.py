@@ -106,6 +106,7 @@ def metric(daemon: Any, name: str, labels: str) -> float:
 OPERATIONS = {
     ("get", "/config"), ("get", "/environments"), ("get", "/environments/{name}/resource_usage"),
     ("post", "/run"), ("post", "/programs"), ("post", "/programs/{program_id}/run"),
+    ("post", "/programs/{program_id}/batch"), ("post", "/batch"),
     ("get", "/programs/{program_id}/artifacts"), ("get", "/programs/{program_id}/artifacts/{name}"),
 }
 
