@@ -10,7 +10,8 @@ import os
 import shutil
 import stat
 import sys
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -109,3 +110,21 @@ def locked(path: Path) -> Iterator[None]:
         yield
 
 
+
+
+def fetch_cached(url: str, path: Path, check: Callable[[bytes], None], timeout: float) -> bytes:
+    """The file at `url`, kept at `path`: read from there when it is there, else fetched (OSError
+    if that fails) and kept. `check` raises for bytes that are not the expected ones, every time:
+    a mismatch is an error, never a silent re-download."""
+    if path.is_file():
+        kept = path.read_bytes()
+        check(kept)
+        return kept
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        data: bytes = response.read()
+    check(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+    return data

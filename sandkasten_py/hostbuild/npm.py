@@ -10,11 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import tarfile
-import urllib.request
 from pathlib import Path
 
+from sandkasten_py.hostbuild import files
 from sandkasten_py.hostbuild.description import NpmPackage
 
 TIMEOUT_S = 60
@@ -36,24 +35,17 @@ def check_integrity(data: bytes, integrity: str) -> None:
 def fetch(package: NpmPackage, cache: Path) -> bytes:
     """The package's tarball, from the cache or the registry, checked."""
     path = cache / f"{package.name.replace('/', '__')}-{package.version}.tgz"
-    if path.is_file():
-        data = path.read_bytes()
-    else:
+
+    def check(data: bytes) -> None:
         try:
-            with urllib.request.urlopen(package.tarball_url, timeout=TIMEOUT_S) as response:
-                data = response.read()
-        except OSError as e:
-            raise NpmError(f"cannot fetch {package.tarball_url}: {e}") from e
+            check_integrity(data, package.integrity)
+        except NpmError as e:
+            raise NpmError(f"{package.name}@{package.version}: {e}") from None
+
     try:
-        check_integrity(data, package.integrity)
-    except NpmError as e:
-        raise NpmError(f"{package.name}@{package.version}: {e}") from None
-    if not path.is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    return data
+        return files.fetch_cached(package.tarball_url, path, check, TIMEOUT_S)
+    except OSError as e:
+        raise NpmError(f"cannot fetch {package.tarball_url}: {e}") from e
 
 
 def unpack(tarball: Path | bytes, destination: Path) -> None:

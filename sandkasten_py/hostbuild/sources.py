@@ -14,9 +14,9 @@ import os
 import shutil
 import subprocess
 import tempfile
-import urllib.request
 from pathlib import Path
 
+from sandkasten_py.hostbuild import files
 from sandkasten_py.hostbuild.description import Description, Source
 
 TIMEOUT_S = 60
@@ -33,18 +33,10 @@ class SourceError(Exception):
 def fetch(source: Source, cache: Path) -> Path:
     """The archive, from the cache or its URL, checked."""
     path = cache / f"{source.sha256}-{source.file_name}"
-    if not path.is_file():
-        try:
-            with urllib.request.urlopen(source.url, timeout=TIMEOUT_S) as response:
-                data = response.read()
-        except OSError as e:
-            raise SourceError(f"cannot fetch {source.url}: {e}") from e
-        _check(data, source)
-        cache.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    _check(path.read_bytes(), source)
+    try:
+        files.fetch_cached(source.url, path, lambda data: _check(data, source), TIMEOUT_S)
+    except OSError as e:
+        raise SourceError(f"cannot fetch {source.url}: {e}") from e
     return path
 
 
