@@ -31,6 +31,7 @@ from pathlib import Path
 from sandkasten_py.sandbox import MB, Cgroups, JobLimits, JobSpec, Mount, SandboxError
 from sandkasten_py.sandbox.argv import nsjail_argv
 from sandkasten_py.sandbox.cgroup import CgroupError, JobCgroup
+from sandkasten_py.sandbox.processes import child_pids
 from sandkasten_py.sandbox.reach import closed_to_jobs
 from sandkasten_py.offloop import sized
 from sandkasten_py.wasm.protocol import (FRAME_HEADER, MAX_FRAME, MODULES_KEPT, Compile, Compiled, Job, Message,
@@ -148,7 +149,7 @@ class Worker:
         hours can afford, and is moved once it says Ready: nothing it did before is a guest's."""
         self.cgroup = cgroups.create(f"wasm-{uuid.uuid4().hex}")
         self.cgroup.set_limits(self.setup.memory_mb * MB, self.setup.processes)
-        jailed = _children(self.process.pid)
+        jailed = child_pids(self.process.pid)
         if not jailed:
             raise ProtocolError("the worker's jail has no process")
         for pid in (self.process.pid, *jailed):
@@ -226,22 +227,6 @@ class Worker:
                 self.cgroup.remove()
             except CgroupError:
                 log.exception("a WASI worker's cgroup was left behind")
-
-
-def _children(pid: int) -> list[int]:
-    """The child processes of `pid` (of all its threads)."""
-    found: list[int] = []
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for thread in threads:
-        try:
-            with open(f"/proc/{pid}/task/{thread}/children") as f:
-                found += [int(child) for child in f.read().split()]
-        except OSError:
-            continue
-    return found
 
 
 class WorkerPool:

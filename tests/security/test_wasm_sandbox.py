@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from sandkasten_py.sandbox.processes import child_pids
+
 pytestmark = pytest.mark.sandbox
 
 
@@ -118,16 +120,6 @@ def test_nothing_outside_the_preopened_directory_is_reachable(daemon: Any) -> No
 
 def worker_pids(daemon_pid: int) -> list[int]:
     """The Python processes of the daemon's WASI workers (inside their nsjails)."""
-    def children(pid: int) -> list[int]:  # of every thread: workers are started from threads
-        found = []
-        for task in os.listdir(f"/proc/{pid}/task") if os.path.isdir(f"/proc/{pid}/task") else []:
-            try:
-                with open(f"/proc/{pid}/task/{task}/children") as f:
-                    found += [int(p) for p in f.read().split()]
-            except OSError:
-                continue
-        return found
-
     def argv(pid: int) -> bytes:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -135,8 +127,8 @@ def worker_pids(daemon_pid: int) -> list[int]:
         except OSError:
             return b""
 
-    jails = [pid for pid in children(daemon_pid) if b"sandkasten_py.wasm.worker" in argv(pid)]
-    return [child for jail in jails for child in children(jail)]
+    jails = [pid for pid in child_pids(daemon_pid) if b"sandkasten_py.wasm.worker" in argv(pid)]
+    return [child for jail in jails for child in child_pids(jail)]
 
 
 def test_a_worker_killed_mid_job_does_not_hang_the_request(daemon_factory: Callable[..., Any]) -> None:
