@@ -92,7 +92,7 @@ class Executor:
         # call): four times the default; the worker's thread has 8 MiB.
         config.max_wasm_stack = WASM_STACK
         self.engine = wasmtime.Engine(config)
-        self.settings = (f"wasmtime {_wasmtime_version()}; consume_fuel, epoch_interruption, "
+        self.settings = (f"wasmtime {wasmtime_version()}; consume_fuel, epoch_interruption, "
                          f"memory_reservation {MEMORY_RESERVATION}, memory_guard_size {MEMORY_GUARD}, "
                          f"max_wasm_stack {WASM_STACK}")
         """What a serialized module depends on: the version and the settings above."""
@@ -165,6 +165,7 @@ class Executor:
         exceeded: list[str] = []
         message = ""
         instance = None
+        trap: wasmtime.Trap | None = None
         try:
             module = self.module(job.module, job.module_key, job.compiled)
             instance = self.linker.instantiate(store, module)
@@ -176,10 +177,7 @@ class Executor:
         except wasmtime.ExitTrap as e:
             exit_code = e.code
         except wasmtime.Trap as e:
-            exit_code, cause = _trap_status(e, _memory_bytes(store, instance), job.memory_bytes)
-            if cause:
-                exceeded.append(cause)
-            message = f"wasm trap: {_trap_name(e)}\n{e.message}\n"
+            trap, exit_code = e, STATUS_TRAPPED
         except (_NotACommand, _NotSent) as e:
             exit_code, message = 1, f"{e}\n"
         except wasmtime.WasmtimeError as e:  # invalid module, missing import, too little memory
@@ -188,8 +186,13 @@ class Executor:
                 exceeded.append("memory")
             else:
                 exit_code, message = 1, f"cannot run the module: {e}\n"
-        failed = exit_code not in (0, STATUS_KILLED) and not exceeded
-        if failed and _near(_memory_bytes(store, instance), job.memory_bytes):
+        memory = _memory_bytes(store, instance)  # as the guest left it: the store runs no more
+        if trap is not None:
+            exit_code, cause = _trap_status(trap, memory, job.memory_bytes)
+            if cause:
+                exceeded.append(cause)
+            message = f"wasm trap: {_trap_name(trap)}\n{trap.message}\n"
+        elif exit_code not in (0, STATUS_KILLED) and not exceeded and _near(memory, job.memory_bytes):
             exceeded.append("memory")
         wall_ms = int((time.monotonic() - start) * 1000)
         stdout, over_out = _read_capped(stdout_path, job.stdout_max)
@@ -201,7 +204,6 @@ class Executor:
         if message:
             room = max(0, job.stderr_max - len(stderr))
             stderr += message.encode()[:room]
-        memory = _memory_bytes(store, instance)
         store.close()
         return WasiOutcome(exit_code=exit_code, stdout=stdout, stderr=stderr, exceeded=exceeded,
                            wall_time_ms=wall_ms, memory_kb=memory // 1024)
@@ -219,7 +221,8 @@ class _NotSent(Exception):
         super().__init__("internal error: the worker was sent neither the module nor its compiled form")
 
 
-def _wasmtime_version() -> str:
+def wasmtime_version() -> str:
+    """The installed wasmtime-py's version."""
     try:
         return importlib.metadata.version("wasmtime")
     except importlib.metadata.PackageNotFoundError:

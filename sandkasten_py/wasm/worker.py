@@ -9,14 +9,13 @@ carries only frames. At end of file on fd 0 (the daemon went away) it exits.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import shutil
 import sys
 import tempfile
 
 from sandkasten_py import safefs
-from sandkasten_py.wasm.execute import Executor, WasiJob
+from sandkasten_py.wasm.execute import Executor, WasiJob, wasmtime_version
 from sandkasten_py.wasm.protocol import (Compile, Compiled, Job, Outcome, ProtocolError, Ready, read_message,
                                          write_message)
 
@@ -25,7 +24,7 @@ def serve(requests: int, answers: int) -> None:
     """Answer jobs from `requests` on `answers` until end of file."""
     executor = Executor()
     scratch = tempfile.mkdtemp(prefix="worker-")
-    write_message(answers, Ready(wasmtime_version=_version(), engine=executor.settings))
+    write_message(answers, Ready(wasmtime_version=wasmtime_version(), engine=executor.settings))
     while True:
         try:
             message = read_message(requests)
@@ -85,13 +84,6 @@ def _remove(directory: str) -> None:
         pass
     except OSError:
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("wasmtime")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 if __name__ == "__main__":
