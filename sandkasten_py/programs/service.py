@@ -43,6 +43,11 @@ QUEUE_RETRY_AFTER_S = 1
 """The Retry-After of a request refused because the queue is full: jobs take a second or so."""
 
 
+def queue_full(error: QueueFull) -> Busy:
+    """The client's answer to a request refused because `max_queued_jobs` requests wait."""
+    return Busy(f"{error}: retry after {QUEUE_RETRY_AFTER_S} s", QUEUE_RETRY_AFTER_S)
+
+
 class ProgramService:
     """Builds and runs programs; owns the job slots and the per-program locks."""
 
@@ -139,10 +144,10 @@ class ProgramService:
                      limits: list[Limits]) -> BatchResult:
         """The batch's runs, each with a job slot of its own. The batch is admitted like one
         request (Busy when `max_queued_jobs` wait already); its runs then wait their turn."""
-        if self.slots.free == 0 and self.slots.max_waiting is not None \
-                and self.slots.waiting >= self.slots.max_waiting:
-            raise Busy(f"{self.slots.waiting} requests wait for a job slot already (max_queued_jobs): "
-                       f"retry after {QUEUE_RETRY_AFTER_S} s", QUEUE_RETRY_AFTER_S)
+        try:
+            self.slots.check_room()
+        except QueueFull as e:
+            raise queue_full(e) from None
 
         async def run_one(index: int, run: BatchRun) -> RunResult:
             async with self.slots.hold(bounded=False):
@@ -218,7 +223,7 @@ class ProgramService:
         try:
             await self.slots.acquire()
         except QueueFull as e:
-            raise Busy(f"{e}: retry after {QUEUE_RETRY_AFTER_S} s", QUEUE_RETRY_AFTER_S) from None
+            raise queue_full(e) from None
         try:
             yield
         finally:

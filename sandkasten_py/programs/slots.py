@@ -49,16 +49,13 @@ class JobSlots:
         and `max_waiting` requests wait already (unless not `bounded`: the daemon's own work)."""
         if not 1 <= count <= self.total:
             raise ValueError(f"cannot hold {count} of {self.total} slots")
+        if bounded:
+            self.check_room(count)
         if self.free >= count and not self._queue:
             self.free -= count
             if bounded and self.on_wait is not None:
                 self.on_wait(0.0)
             return
-        if bounded and self.max_waiting is not None and len(self._queue) >= self.max_waiting:
-            self.refused += 1
-            if self.on_refused is not None:
-                self.on_refused()
-            raise QueueFull(f"{len(self._queue)} requests wait for a job slot already (max_queued_jobs)")
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         entry = (count, waiter)
@@ -75,6 +72,16 @@ class JobSlots:
                 self._queue.remove(entry)
                 self._grant()
             raise
+
+    def check_room(self, count: int = 1) -> None:
+        """QueueFull (counted as a refusal) if a request for `count` slots would have to wait
+        now and `max_waiting` requests wait already."""
+        must_wait = self.free < count or bool(self._queue)
+        if must_wait and self.max_waiting is not None and len(self._queue) >= self.max_waiting:
+            self.refused += 1
+            if self.on_refused is not None:
+                self.on_refused()
+            raise QueueFull(f"{len(self._queue)} requests wait for a job slot already (max_queued_jobs)")
 
     def release(self, count: int = 1) -> None:
         """Give back slots taken with `acquire`."""
