@@ -287,11 +287,15 @@ class WorkerPool:
             raise
         return worker
 
-    async def _replace_compiler(self, compiler: Worker) -> None:
-        self._all.discard(compiler)
-        await compiler.close()
+    async def _renew(self, worker: Worker) -> Worker:
+        """A new worker in place of `worker`, which is closed."""
+        self._all.discard(worker)
+        await worker.close()
         self.replaced += 1
-        self._compiler = await self._spawn()
+        return await self._spawn()
+
+    async def _replace_compiler(self, compiler: Worker) -> None:
+        self._compiler = await self._renew(compiler)
 
     async def run(self, job: Job) -> Outcome:
         """Run `job` on a worker, once more on another if the first one fails (then a
@@ -320,10 +324,7 @@ class WorkerPool:
             return outcome
 
     async def _replace(self, worker: Worker) -> None:
-        self._all.discard(worker)
-        await worker.close()
-        self.replaced += 1
-        self._idle.put_nowait(await self._spawn())
+        self._idle.put_nowait(await self._renew(worker))
 
     async def close(self) -> None:
         workers = list(self._all)
