@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import machine, print_table, remove_workspace  # noqa: E402
+from bench.report import in_workspace, machine, print_table  # noqa: E402
 from bench.speed import Client, percentile  # noqa: E402
-from tests.conftest import sandbox_missing, start_daemon  # noqa: E402
+from tests.conftest import start_daemon  # noqa: E402
 
 ADD = '#include <stdio.h>\nint main(void) { long a, b; scanf("%ld %ld", &a, &b); printf("%ld\\n", a + b); }\n'
 SLEEP = "sleep 0.3\n"
@@ -38,19 +36,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20 runs instead of 100")
     arguments = parser.parse_args()
-    reason = sandbox_missing()
-    if reason:
-        print(f"batch: cannot run here: {reason}", file=sys.stderr)
-        return 2
-    work = Path(tempfile.mkdtemp(prefix="sandkasten-batch-bench-"))
-    try:
-        return measure(work, runs=20 if arguments.quick else 100)
-    finally:
-        remove_workspace(work)
+    return in_workspace("batch", lambda work: measure(work, runs=20 if arguments.quick else 100))
 
 
 def measure(work: Path, *, runs: int) -> int:
-    os.chmod(work, 0o711)
     for name in ("main", "flood"):
         (work / name).mkdir(mode=0o711)
     rows: list[tuple[str, str, str]] = []

@@ -7,10 +7,13 @@ import datetime
 import os
 import platform
 import shutil
-from collections.abc import Sequence
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sandkasten_py.sandbox import tmpfs
+from tests.conftest import sandbox_missing
 
 
 def machine() -> str:
@@ -32,3 +35,18 @@ def remove_workspace(work: Path) -> None:
     for point in tmpfs.mounts_below(str(work)):
         tmpfs.unmount(point)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def in_workspace(name: str, measure: Callable[[Path], int]) -> int:
+    """`measure(work)` in a fresh working directory that the jail's user can pass through (its
+    daemons' directories go below it), removed afterwards; 2 where the sandbox cannot run."""
+    reason = sandbox_missing()
+    if reason:
+        print(f"{name}: cannot run here: {reason}", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix=f"sandkasten-{name}-bench-"))
+    try:
+        os.chmod(work, 0o711)
+        return measure(work)
+    finally:
+        remove_workspace(work)

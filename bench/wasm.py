@@ -27,7 +27,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import machine, print_table, remove_workspace  # noqa: E402
+from bench.report import in_workspace, machine, print_table  # noqa: E402
 from bench.speed import Bare, Client, percentile, timed  # noqa: E402
-from tests.conftest import sandbox_missing, start_daemon  # noqa: E402
+from tests.conftest import start_daemon  # noqa: E402
 
 C_HELLO = '#include <stdio.h>\nint main(void) { puts("Hello, World! %s"); return 0; }\n'
 JS_HELLO = 'console.log("Hello, World! %s");\n'
@@ -49,19 +48,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     arguments = parser.parse_args()
-    reason = sandbox_missing()
-    if reason:
-        print(f"wasm: cannot run here: {reason}", file=sys.stderr)
-        return 2
-    work = Path(tempfile.mkdtemp(prefix="sandkasten-wasm-bench-"))
-    try:
-        return measure(work, rounds=30 if arguments.quick else 300, firsts=5 if arguments.quick else 30)
-    finally:
-        remove_workspace(work)
+    return in_workspace("wasm", lambda work: measure(work, rounds=30 if arguments.quick else 300,
+                                                     firsts=5 if arguments.quick else 30))
 
 
 def measure(work: Path, *, rounds: int, firsts: int) -> int:
-    os.chmod(work, 0o711)
     for name in ("main", "cold"):
         (work / name).mkdir(mode=0o711)
     daemon = start_daemon(work / "main", MAX_CONCURRENT_JOBS="16")
