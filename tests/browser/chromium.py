@@ -85,7 +85,7 @@ def browser() -> Iterator[Browser]:
                 try:
                     if requests.get(driver_url + "/status", timeout=1).json()["value"]["ready"]:
                         break
-                except requests.ConnectionError:
+                except (requests.ConnectionError, requests.Timeout):
                     pass
                 if time.monotonic() > deadline:
                     raise RuntimeError("chromedriver did not start")

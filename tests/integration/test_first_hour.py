@@ -199,7 +199,7 @@ def test_serve_takes_host_port_and_config() -> None:
             try:
                 assert requests.get(f"http://127.0.0.1:{port}/config", timeout=1).json()["program_ttl"] == 77
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting
                 assert process.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
         process.terminate()
@@ -208,5 +208,6 @@ def test_serve_takes_host_port_and_config() -> None:
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait()  # reaped here, not reported later as a running subprocess by another test
         log.close()
         shutil.rmtree(tmp_path, ignore_errors=True)
