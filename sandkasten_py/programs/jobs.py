@@ -15,7 +15,9 @@ from sandkasten_py.offloop import sized
 from sandkasten_py.programs.budget import MemoryBudget
 from sandkasten_py.programs.jobdirs import JobDir, JobDirs
 from sandkasten_py.programs.store import ProgramStore
-from sandkasten_py.sandbox import JobLimits, JobOutcome, JobSpec, Mount, Runner, SandboxError, Symlink
+from sandkasten_py.sandbox import (
+    DEFAULT_RUNNER, GVISOR_RUNNER, JobLimits, JobOutcome, JobSpec, Mount, Runner, SandboxError, Symlink,
+)
 from sandkasten_py.schemas import EnvVar, File, Limits, ResourceUsage, RunResult
 
 PIECE_BYTES = 3 * 256 * 1024  # a multiple of 3: base64 pieces join without padding between
@@ -49,6 +51,9 @@ class Steps:
     observer: JobObserver | None = None
     memory: MemoryBudget | None = None
     """Where a job reserves its memory limit before it starts (None: no budget)."""
+    under_gvisor: frozenset[str] = frozenset()
+    """Environments whose nsjail steps run under gVisor instead (`*`: every one), the programs
+    built before included (configuration key `gvisor.environments`)."""
 
     @contextlib.asynccontextmanager
     async def job(self, box_files: list[File], limits: Limits, *, compiling: bool,
@@ -65,8 +70,12 @@ class Steps:
         async with budget, self.job_dirs.job(files, tmp_mb=limits.tmpfs, compiling=compiling) as job:
             yield job
 
-    def sandbox(self, runner: str) -> Runner:
-        """The runner named `runner` (SandboxError if this daemon has none of that name)."""
+    def sandbox(self, runner: str, environment: str | None = None) -> Runner:
+        """The runner named `runner`, or gVisor for a nsjail step of an environment it is
+        configured for (SandboxError if this daemon has no runner of that name)."""
+        if runner == DEFAULT_RUNNER and environment is not None and (
+                environment in self.under_gvisor or "*" in self.under_gvisor):
+            runner = GVISOR_RUNNER
         sandbox = self.runners.get(runner)
         if sandbox is None:  # a program stored by a daemon that had this runner
             raise SandboxError(f"the runner {runner!r} is not available in this daemon")
@@ -91,7 +100,7 @@ class Steps:
         """Run one step with the runner named `runner`, in `job` with `program_dir` at
         `/program`: read-only for a run step; for a compile step (a job with a `/program` tmpfs)
         that tmpfs, writable."""
-        sandbox = self.sandbox(runner)
+        sandbox = self.sandbox(runner, environment)
         compiling = job.program is not None
         step = "compile" if compiling else "run"
         tracking = self.observer.track_job(step, environment) if self.observer else contextlib.nullcontext()

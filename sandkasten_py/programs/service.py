@@ -58,7 +58,8 @@ class ProgramService:
         self.environments = environments
         self.store = store
         self.memory = memory
-        self.steps = Steps(runners, store, job_dirs, observer, memory)
+        self.steps = Steps(runners, store, job_dirs, observer, memory,
+                           under_gvisor=frozenset(config.gvisor.environments))
         self.locks = KeyedRWLock()
         self.pruner = Pruner(store, self.locks, config.program_ttl,
                              budget_bytes=config.storage_limits.programs_size * MB)

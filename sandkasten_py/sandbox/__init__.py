@@ -1,7 +1,7 @@
 """The sandbox: runs one command in a jail with mounts and limits, and reports how it ended.
 
 Imports nothing above it (programs, api, schemas); it only knows `JobSpec` in and `JobOutcome`
-out, through the `Runner` protocol that each sandbox implements (`NsjailRunner`).
+out, through the `Runner` protocol that each sandbox implements (`NsjailRunner`, `GVisorRunner`).
 """
 
 from sandkasten_py.sandbox import tmpfs
@@ -10,10 +10,11 @@ from sandkasten_py.sandbox.cgroup import CgroupError, Cgroups, setup_cgroups
 from sandkasten_py.sandbox.job import (
     DEFAULT_RUNNER, JobLimits, JobOutcome, JobSpec, JobStatus, Mount, Runner, SandboxError, Symlink,
 )
+from sandkasten_py.sandbox.gvisor import GVISOR_RUNNER, GVisorRunner
 from sandkasten_py.sandbox.network import Networks
 from sandkasten_py.sandbox.runner import NsjailRunner
 
 __all__ = [
-    "DEFAULT_RUNNER", "MB", "CgroupError", "Cgroups", "JobLimits", "JobOutcome", "JobSpec", "JobStatus", "Mount", "Networks",
+    "DEFAULT_RUNNER", "GVISOR_RUNNER", "GVisorRunner", "MB", "CgroupError", "Cgroups", "JobLimits", "JobOutcome", "JobSpec", "JobStatus", "Mount", "Networks",
     "NsjailRunner", "Runner", "SandboxError", "Symlink", "setup_cgroups", "tmpfs",
 ]

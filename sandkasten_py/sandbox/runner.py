@@ -47,20 +47,22 @@ NSJAIL_FAILED = 255  # nsjail's exit code for its own setup errors
 SIGXFSZ_STATUS = 128 + signal.SIGXFSZ
 
 
-class NsjailRunner:
-    """Runs jobs in nsjail, each in a cgroup of its own (or with rlimits only)."""
+class GatedRunner:
+    """What nsjail and gVisor jobs share: each job is a gate's process (in a cgroup of its own
+    when there are cgroups) that execs the sandbox's command, fed and drained by `Job`."""
 
     run_files_in_memory = False  # the job's files are bind-mounted from its job directory
 
-    def __init__(self, nsjail_path: str, cgroups: Cgroups | None, networks: Networks | None = None,
-                 usual_limits: JobLimits | None = None) -> None:
-        self.nsjail_path = nsjail_path
+    def __init__(self, cgroups: Cgroups | None, usual_limits: JobLimits | None = None) -> None:
         self.cgroups = cgroups
-        self.networks = networks
         # Ready gates have the usual (run step) limits set already: most jobs then write nothing.
-        preset = None if usual_limits is None else (usual_limits.memory * MB, usual_limits.processes)
+        preset = None if usual_limits is None else self.cgroup_limits(usual_limits)
         self.gates = GatePool(cgroups, limits=preset)
         self._cleanups = Background("job-cleanup", "cannot clean up after a job")
+
+    def cgroup_limits(self, limits: JobLimits) -> tuple[int, int]:
+        """(memory bytes, processes) of a job's cgroup."""
+        return limits.memory * MB, limits.processes
 
     async def start(self) -> None:
         """Make the first gates ready (in the background)."""
@@ -74,23 +76,14 @@ class NsjailRunner:
     async def run(self, spec: JobSpec) -> JobOutcome:
         """Run `spec` to its end and report how it ended."""
         gate = await self._take_gate(spec)
-        use_cgroup = gate.cgroup is not None
         try:
-            if not spec.limits.network:
-                return await _Job(spec, nsjail_argv(self.nsjail_path, spec, use_cgroup=use_cgroup),
-                                  gate).run()
-            if self.networks is None:
-                raise SandboxError("network access for jobs is not available on this host")
-            try:
-                async with self.networks.namespace(uuid.uuid4().hex[:12]) as netns:
-                    argv = nsjail_argv(self.nsjail_path, spec, use_cgroup=use_cgroup,
-                                       resolv_conf=self.networks.resolv_conf)
-                    enter = [self.networks.tools["nsenter"], f"--net={netns}", "--"]
-                    return await _Job(spec, [*enter, *argv], gate).run()
-            except NetworkError as e:
-                raise SandboxError(str(e)) from e
+            return await self.run_in(gate, spec)
         finally:
-            self._clean_up(gate)
+            self.clean_up(gate.discard)
+
+    async def run_in(self, gate: Gate, spec: JobSpec) -> JobOutcome:
+        """Run `spec` as `gate`'s process (the gate is discarded afterwards)."""
+        raise NotImplementedError
 
     async def _take_gate(self, spec: JobSpec) -> Gate:
         try:
@@ -98,24 +91,57 @@ class NsjailRunner:
         except GateError as e:
             raise SandboxError(str(e)) from e
         try:
-            gate.limit(spec.limits.memory * MB, spec.limits.processes)
+            gate.limit(*self.cgroup_limits(spec.limits))
         except OSError as e:
-            self._clean_up(gate)
+            self.clean_up(gate.discard)
             raise SandboxError(f"cannot limit the job's cgroup: {e}") from e
         return gate
 
-    def _clean_up(self, gate: Gate) -> None:
-        """Kill whatever is left of the gate and remove its cgroup, off the request's path."""
-        self._cleanups.submit(gate.discard)
+    def clean_up(self, work: Callable[[], None]) -> None:
+        """Do `work` (kill what is left of a gate, remove its cgroup...) off the request's path."""
+        self._cleanups.submit(work)
 
 
-class _Job:
-    """The state of one running job (used once)."""
+class NsjailRunner(GatedRunner):
+    """Runs jobs in nsjail, each in a cgroup of its own (or with rlimits only)."""
 
-    def __init__(self, spec: JobSpec, argv: list[str], gate: Gate) -> None:
+    def __init__(self, nsjail_path: str, cgroups: Cgroups | None, networks: Networks | None = None,
+                 usual_limits: JobLimits | None = None) -> None:
+        super().__init__(cgroups, usual_limits)
+        self.nsjail_path = nsjail_path
+        self.networks = networks
+
+    async def run_in(self, gate: Gate, spec: JobSpec) -> JobOutcome:
+        use_cgroup = gate.cgroup is not None
+        if not spec.limits.network:
+            return await Job(spec, nsjail_argv(self.nsjail_path, spec, use_cgroup=use_cgroup), gate,
+                             _nsjail_failure).run()
+        if self.networks is None:
+            raise SandboxError("network access for jobs is not available on this host")
+        try:
+            async with self.networks.namespace(uuid.uuid4().hex[:12]) as netns:
+                argv = nsjail_argv(self.nsjail_path, spec, use_cgroup=use_cgroup,
+                                   resolv_conf=self.networks.resolv_conf)
+                enter = [self.networks.tools["nsenter"], f"--net={netns}", "--"]
+                return await Job(spec, [*enter, *argv], gate, _nsjail_failure).run()
+        except NetworkError as e:
+            raise SandboxError(str(e)) from e
+
+
+SandboxFailure = Callable[[int, bytes], "str | None"]
+"""Given a job's exit code and what the sandbox wrote to its log descriptor: the sandbox's own
+failure to run the job, described, or None when the job itself ran (and ended as it did)."""
+
+
+class Job:
+    """The state of one running job (used once): `argv` is the sandbox's command, which
+    `failure` understands."""
+
+    def __init__(self, spec: JobSpec, argv: list[str], gate: Gate, failure: SandboxFailure) -> None:
         self.spec = spec
         self.argv = argv
         self.gate = gate
+        self.failure = failure
         self.cgroup = gate.cgroup
         self.loop = asyncio.get_running_loop()
         self.pid = 0
@@ -168,8 +194,8 @@ class _Job:
                 except (ValueError, OSError):
                     pass
             fds.close_all()
-        stdout, stderr, nsjail_log = (s.value() for s in streams)
-        return self._outcome(wait_status, rusage, stats, wall_ms, stdout, stderr, nsjail_log,
+        stdout, stderr, sandbox_log = (s.value() for s in streams)
+        return self._outcome(wait_status, rusage, stats, wall_ms, stdout, stderr, sandbox_log,
                              filled_a_file)
 
     def _open_gate(self) -> None:
@@ -295,7 +321,7 @@ class _Job:
         return stats
 
     def _outcome(self, wait_status: int, rusage: resource.struct_rusage, stats: CgroupStats | None,
-                 wall_ms: int, stdout: bytes, stderr: bytes, nsjail_log: bytes,
+                 wall_ms: int, stdout: bytes, stderr: bytes, sandbox_log: bytes,
                  filled_a_file: bool) -> JobOutcome:
         exit_code = os.waitstatus_to_exitcode(wait_status)
         if exit_code < 0:  # nsjail itself was killed by a signal
@@ -309,8 +335,8 @@ class _Job:
             exceeded.add("filesize")
         if self.kill_reasons:
             exit_code = 128 + signal.SIGKILL  # as if the job had been SIGKILLed, like Sandkasten's timeout
-        elif exit_code == NSJAIL_FAILED and _nsjail_failed(nsjail_log):
-            raise SandboxError(f"nsjail failed: {nsjail_log.decode(errors='replace').strip()}")
+        elif (failure := self.failure(exit_code, sandbox_log)) is not None:
+            raise SandboxError(failure)
         if stats is not None:
             memory_kb, cpu_ms = stats.peak_memory_bytes // 1024, stats.cpu_time_ns // 1_000_000
         else:
@@ -353,6 +379,8 @@ def _status(exit_code: int, exceeded: set[str], killed: bool) -> JobStatus:
     return JobStatus.SIGNALLED if signalled else JobStatus.NONZERO_EXIT
 
 
-def _nsjail_failed(nsjail_log: bytes) -> bool:
+def _nsjail_failure(exit_code: int, nsjail_log: bytes) -> str | None:
     # nsjail marks its own fatal problems with [E] or [F]; a job's exit(255) leaves no such line.
-    return any(line.startswith((b"[E]", b"[F]")) for line in nsjail_log.splitlines())
+    if exit_code == NSJAIL_FAILED and any(line.startswith((b"[E]", b"[F]")) for line in nsjail_log.splitlines()):
+        return f"nsjail failed: {nsjail_log.decode(errors='replace').strip()}"
+    return None
