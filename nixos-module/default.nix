@@ -65,7 +65,12 @@ let
           else
             merged.max_concurrent_jobs;
       };
-  finalSettings = lib.recursiveUpdate (merged // permits) forced;
+  # gVisor's runsc from nixpkgs (`gvisor`) when some environment runs under it and none is set.
+  gvisorEnvironments = (merged.gvisor or { }).environments or [ ];
+  runsc = lib.optionalAttrs (gvisorEnvironments != [ ] && !((merged.gvisor or { }) ? runsc)) {
+    gvisor.runsc = "${pkgs.gvisor}/bin/runsc";
+  };
+  finalSettings = lib.recursiveUpdate (lib.recursiveUpdate (merged // permits) runsc) forced;
   configFile = json.generate "sandkasten-config.json" finalSettings;
 
   # What the daemon calls: nsjail (also via nsjail_path) and, for jobs with `network: true`,
@@ -198,6 +203,10 @@ in
           directory, `0` for none) and `fuel` (integer, `20000000000`: wasmtime's instruction budget of a run, one
           unit for about one WebAssembly instruction; running out is reported as the time
           limit). The package must be built with wasmtime-py for such environments.
+        - `gvisor` (attribute set): gVisor as a second sandbox. `environments` (list of
+          strings, `[ ]`): environments whose jobs run with runsc instead of nsjail, `"*"` for
+          all whose runner is nsjail; `runsc` (string): the runsc binary, by default nixpkgs'
+          `gvisor` when `environments` is not empty. Needs `use_cgroup`.
 
         Set by the module and not allowed here: `environments_path` (from `environments`),
         `programs_dir` (`/var/lib/sandkasten/programs`), `jobs_dir` (`/var/lib/sandkasten/jobs`)

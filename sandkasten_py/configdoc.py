@@ -24,8 +24,8 @@ import msgspec
 
 from sandkasten_py import config as config_module
 from sandkasten_py import envdoc
-from sandkasten_py.config import (LIMIT_MINIMUMS, BgCompiler, Config, ConfigRequestLimits, EmccSandboxd, StorageLimits,
-                                  Wasm)
+from sandkasten_py.config import (LIMIT_MINIMUMS, BgCompiler, Config, ConfigRequestLimits, EmccSandboxd, Gvisor,
+                                  StorageLimits, Wasm)
 from sandkasten_py.schemas import U64_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,9 +37,10 @@ REQUEST_SECTION = "request_limits"
 EMCC_SECTION = "emcc_sandboxd"
 WASM_SECTION = "wasm"
 BG_COMPILER_SECTION = "bg_compiler"
+GVISOR_SECTION = "gvisor"
 SECTIONS: tuple[tuple[str, type], ...] = (
     (STORAGE_SECTION, StorageLimits), (REQUEST_SECTION, ConfigRequestLimits), (EMCC_SECTION, EmccSandboxd),
-    (WASM_SECTION, Wasm), (BG_COMPILER_SECTION, BgCompiler),
+    (WASM_SECTION, Wasm), (BG_COMPILER_SECTION, BgCompiler), (GVISOR_SECTION, Gvisor),
 )
 
 HEADER = """\

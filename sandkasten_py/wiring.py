@@ -2,7 +2,9 @@
 
     config -> program store + job directories (locked) -> cgroups, network -> runners (by
            name: nsjail; wasmtime, whose pool of WASI workers starts only when an environment
-           uses it) -> programs service (each environment's manifest names its runner)
+           uses it; gvisor, when an environment uses it or `gvisor.environments` names some)
+           -> programs service (each environment's manifest names its runner; the
+           configuration may move nsjail environments to gvisor)
 
 `wire` does the synchronous setup (it fails with StoreError, CgroupError... before anything
 is served); `Service.running` is the life of the service on the event loop: the background
@@ -173,6 +175,8 @@ def gvisor_runner(config: Config, environments: dict[str, Environment], cgroups:
     for name in config.gvisor.environments:
         if name != "*" and name not in environments:
             log.warning("gvisor.environments names %r, which is not an environment of this daemon", name)
+    if config.run_limits.network or config.compile_limits.network:
+        log.warning("jobs under gVisor have no network: those asking for network: true will fail")
     log.info("gVisor (%s) runs the jobs of: %s", runsc, ", ".join(config.gvisor.environments) or "-")
     return GVisorRunner(runsc, cgroups, config.jobs_dir.rstrip("/") + "-gvisor", job_limits(config.run_limits))
 

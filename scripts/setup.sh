@@ -21,8 +21,8 @@ fi
 
 # 1. Debian packages: the host builder says which ones the environments use.
 # slirp4netns and nftables give jobs with `network: true` their own namespace with outbound access;
-# slirp4netns and nftables give jobs with `network: true` their own namespace with outbound access;
 # runsc is gVisor, the second sandbox (`[gvisor]` in config.toml);
+# nix-bin lets the tests parse and evaluate the Nix files (nixpkgs itself cannot be fetched here);
 # The shellcheck package checks every shell script; chromium renders /docs and /redoc in the
 # browser tests.
 wanted="$(PYTHONPATH=. python3 -m sandkasten_py.hostbuild --print-apt-packages) slirp4netns nftables runsc nix-bin shellcheck chromium chromium-driver"

@@ -209,3 +209,14 @@ def daemon_factory() -> Iterator[Callable[..., Daemon]]:
 def daemon(daemon_factory: Callable[..., Daemon]) -> Daemon:
     """The shared daemon, with the repository's config.toml (run time limit raised to 10 s)."""
     return daemon_factory(RUN_LIMITS__TIME="10")
+
+
+GVISOR_ENVIRONMENTS = ("python", "c", "bash", "javascript")
+"""The environments the gVisor daemon runs under gVisor (the others stay on nsjail)."""
+
+
+@pytest.fixture(scope="session")
+def gvisor_daemon(daemon_factory: Callable[..., Daemon]) -> Daemon:
+    """A daemon that runs the jobs of `GVISOR_ENVIRONMENTS` under gVisor (`make setup` installs
+    Debian's runsc), otherwise like the shared daemon."""
+    return daemon_factory(RUN_LIMITS__TIME="10", GVISOR__ENVIRONMENTS=" ".join(GVISOR_ENVIRONMENTS))

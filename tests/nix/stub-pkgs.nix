@@ -67,6 +67,7 @@ let
     getBin = p: p.bin or p.out or p;
     makeBinPath = packages: builtins.concatStringsSep ":" (map (p: "${getBin p}/bin") packages);
     optional = cond: elem: if cond then [ elem ] else [ ];
+    optionalAttrs = cond: attrs: if cond then attrs else { };
     last = list: builtins.elemAt list (builtins.length list - 1);
     zipListsWith =
       f: a: b:
@@ -203,6 +204,7 @@ let
   pkgs = fakes // removed // {
     inherit lib runtimeShell python3Packages;
     nsjail = fakePackage "nsjail";
+    gvisor = fakePackage "gvisor";
 
     callPackage =
       fn: overrides:

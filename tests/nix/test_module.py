@@ -273,6 +273,15 @@ def test_explicit_permits_are_kept_and_checked() -> None:
         "services.sandkasten.settings: base_resource_usage_permits must not exceed max_concurrent_jobs."]
 
 
+def test_gvisor_environments_get_nixpkgs_runsc_unless_one_is_set() -> None:
+    assert "gvisor" not in evaluate()["generated"]  # no gVisor unless asked for
+    generated = evaluate('{ enable = true; settings.gvisor.environments = [ "python" ]; }')["generated"]
+    assert generated["gvisor"] == {"environments": ["python"], "runsc": "/nix/store/fake-gvisor/bin/runsc"}
+    msgspec.convert(generated, Config)
+    own = evaluate('{ enable = true; settings.gvisor = { environments = [ "*" ]; runsc = "/opt/runsc"; }; }')
+    assert own["generated"]["gvisor"] == {"environments": ["*"], "runsc": "/opt/runsc"}
+
+
 def test_forced_keys_cannot_be_set() -> None:
     data = evaluate('{ enable = true; settings = { programs_dir = "/srv"; nsjail_path = "/bin/nsjail"; }; }')
     assert data["generated"]["programs_dir"] == "/var/lib/sandkasten/programs"

@@ -52,10 +52,10 @@ def workdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 class Harness:
-    def __init__(self, workdir: Path, runners: dict[str, FakeRunner]) -> None:
+    def __init__(self, workdir: Path, runners: dict[str, FakeRunner], **settings: str) -> None:
         self.config: Config = load_config({"CONFIG_PATH": str(ROOT / "config.toml"),
                                            "PROGRAMS_DIR": str(workdir / "programs"),
-                                           "JOBS_DIR": str(workdir / "jobs")})
+                                           "JOBS_DIR": str(workdir / "jobs"), **settings})
         self.store = ProgramStore(self.config.programs_dir)
         self.store.prepare()
         self.job_dirs = JobDirs(self.config.jobs_dir, self.config.storage_limits, mount_tmpfs=False)
@@ -164,6 +164,43 @@ def test_each_environment_goes_to_the_runner_its_manifest_names(workdir: Path) -
         assert stored.runner == "other"
 
     harness.run(scenario)
+
+
+@pytest.mark.parametrize("listed", ["compiled", "*"])
+def test_environments_configured_for_gvisor_run_there_programs_built_before_included(
+        workdir: Path, listed: str) -> None:
+    """`gvisor.environments` sends the nsjail steps of the environments it names (or of all, `*`)
+    to the gvisor runner: compile and run steps, and the run steps of a program stored while it
+    was not configured (its stored runner is nsjail); a manifest's other runner stays."""
+    nsjail = FakeRunner(compiles_to("app", b"x"))
+    gvisor = FakeRunner(compiles_to("app", b"x"))
+    other = FakeRunner()
+    before = Harness(workdir, {"nsjail": nsjail})
+    stored: list[str] = []
+
+    async def build_under_nsjail() -> None:
+        built = await before.service.build(BuildRequest(environment="compiled", main_file=MainFile(content="old")))
+        stored.append(built.program_id)
+
+    before.run(build_under_nsjail)
+    assert len(nsjail.specs) == 1
+    harness = Harness(workdir, {"nsjail": nsjail, "gvisor": gvisor, "other": other}, GVISOR__ENVIRONMENTS=listed)
+
+    async def scenario() -> None:
+        await harness.service.run(uuid.UUID(stored[0]), RunRequest())
+        built = await harness.service.build(BuildRequest(environment="compiled", main_file=MainFile(content="new")))
+        await harness.service.run(uuid.UUID(built.program_id), RunRequest())
+        await harness.service.build_and_run(BuildRunRequest(
+            build=BuildRequest(environment="elsewhere", main_file=MainFile(content="x"))))
+        script = await harness.service.build_and_run(BuildRunRequest(
+            build=BuildRequest(environment="script", main_file=MainFile(content="x"))))
+        assert script.run.status == 0
+
+    harness.run(scenario)
+    assert [spec.program_writable for spec in gvisor.specs[:3]] == [False, True, False]
+    assert len(other.specs) == 1  # "elsewhere" keeps its manifest's runner
+    script_runs = len(gvisor.specs) - 3
+    assert (script_runs, len(nsjail.specs)) == ((1, 1) if listed == "*" else (0, 2))
 
 
 def test_a_runner_that_cannot_run_a_job_raises_sandbox_error(workdir: Path) -> None:
