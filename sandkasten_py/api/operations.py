@@ -49,7 +49,9 @@ class Operation:
     uuid_parameters: tuple[str, ...] = ()
     """Path parameters that must be UUIDs; checked before the body, as in Sandkasten."""
     shielded: bool = False
-    """Run to the end even if the client goes away (builds and runs are never cut half-way)."""
+    """For operations that run jobs: run to the end whatever happens to the request's task (a
+    server shutting down), except that when the client goes away the work is cancelled: the
+    request stops waiting for its slot, and its running jobs are stopped."""
     request_example: Any = None
     response_example: Any = None
     """An example of the success response, shown in the OpenAPI document."""
@@ -77,7 +79,10 @@ def route(operation: Operation) -> Route:
                 body = await _decode(request, operation, decoder, limits.body_size)
                 check_request(body, limits)
             work = operation.handler(request, body)
-            result = await (asyncio.shield(work) if operation.shielded else work)
+            if operation.shielded:
+                result = await _unless_the_client_leaves(request, asyncio.ensure_future(work))
+            else:
+                result = await work
         except UnprocessableContent as e:
             return unprocessable_response(e)
         except BodyTooLarge as e:
@@ -87,6 +92,9 @@ def route(operation: Operation) -> Route:
             return json_response(ErrorBody(error="unprocessable_content", reason=reason), 413)
         except _ContentTypeError as e:
             return general_error_response(415, str(e))
+        except _ClientLeft:
+            log.info("%s %s: the client went away; its work was stopped", operation.method, request.url.path)
+            return Response(status_code=499)  # never sent: nobody is there to read it
         except ProgramError as e:
             if isinstance(e, operation.errors):
                 return program_error_response(e)
@@ -104,6 +112,34 @@ def route(operation: Operation) -> Route:
 
 class _ContentTypeError(Exception):
     pass
+
+
+class _ClientLeft(Exception):
+    pass
+
+
+async def _unless_the_client_leaves(request: Request, work: asyncio.Future[Any]) -> Any:
+    """The result of `work`, which goes on if this request's task is cancelled (as under
+    `asyncio.shield`); but when the client closes the connection first, `work` is cancelled and
+    waited for (its jobs killed, its slot freed, its directories removed) and `_ClientLeft`
+    raised."""
+    async def client_left() -> None:
+        # The body is read by now: what comes next is the disconnect, when the client leaves.
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    leaving = asyncio.ensure_future(client_left())
+    try:
+        await asyncio.wait([work, leaving], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        leaving.cancel()
+    if work.done():
+        return work.result()
+    work.cancel()
+    await asyncio.wait([work])
+    if not work.cancelled() and work.exception() is None:
+        return work.result()  # it finished as it was being cancelled
+    raise _ClientLeft
 
 
 def _is_json(content_type: str) -> bool:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import msgspec
 
 from sandkasten_py.config import StorageLimits
 from sandkasten_py.environments import Environment
-from sandkasten_py.offloop import sized
+from sandkasten_py.offloop import sized, to_the_end
 from sandkasten_py.programs.checks import resolve_limits
 from sandkasten_py.programs.compile_args import check_compile_args
 from sandkasten_py.programs.errors import CompileError, CompileLimitsExceeded, InvalidFileNames
@@ -89,7 +88,7 @@ async def _build(
     )
     if manifest.compile_script is None:
         sources = [(f.name, f.data()) for f in (main_file, *files)]
-        await asyncio.to_thread(steps.store.save, pid, program, sources=sources)
+        await to_the_end(steps.store.save, pid, program, sources=sources)
         return None
     async with steps.job([main_file, *files], limits, compiling=True, runner=manifest.runner) as job:
         assert job.program is not None
@@ -111,8 +110,8 @@ async def _build(
         caps = OutputCaps(max_bytes=storage.program_size * MB, max_entries=storage.program_files,
                           max_depth=storage.program_depth)
         try:
-            await asyncio.to_thread(steps.store.save, pid, program, output=(job.program, caps),
-                                    compile_result=result)
+            await to_the_end(steps.store.save, pid, program, output=(job.program, caps),
+                             compile_result=result)
         except OutputRejected as e:
             raise CompileError(result, str(e)) from None
     return result

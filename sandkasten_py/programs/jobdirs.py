@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from sandkasten_py import safefs
 from sandkasten_py.background import Background
+from sandkasten_py.offloop import to_the_end
 from sandkasten_py.config import StorageLimits
 from sandkasten_py.programs.store import LOCK, prepare_directory
 from sandkasten_py.sandbox import MB, tmpfs
@@ -102,7 +103,7 @@ class JobDirs:
             files=tuple(files),
         )
         try:
-            await asyncio.to_thread(self._create, path, job, files, tmp_mb)
+            await to_the_end(self._create, path, job, files, tmp_mb)
             yield job
         finally:
             # Unmounting and deleting take a millisecond or two: not on the request's path.

@@ -443,7 +443,7 @@ while (( SECONDS < 5 )); do
     for f in /proc/[0-9]*/cmdline; do
         if IFS= read -r -d '' argv0 < "$f" 2> /dev/null && [[ $argv0 == "$M" ]]; then
             echo started
-            read -r -t 1 < /dev/zero  # long enough for the test to see the sandbox on the host
+            sleep 1  # long enough for the test to see the sandbox on the host
             exit 0
         fi
     done

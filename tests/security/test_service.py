@@ -7,7 +7,9 @@ All through the real daemon over HTTP, with literal JSON; daemons with special s
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -15,12 +17,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from tests.conftest import holds_a_job, settled, standing
-from tests.security.jobs import expect_error, run
+from tests.security.jobs import expect_error, host_processes_with, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -394,8 +397,8 @@ def test_error_responses_leave_nothing_behind(daemon: Any) -> None:
 
 @pytest.mark.catalogue("API-06")
 def test_a_client_that_goes_away_leaves_nothing_behind(daemon: Any) -> None:
-    """The client gives up while its job runs; the job is finished (runs are shielded) or
-    killed, and then its processes, directory and cgroup are gone."""
+    """The client gives up while its job runs; the job is killed, and then its processes,
+    directory and cgroup are gone."""
     needs_v1_cgroups(daemon)
     marker = f"abandoned-marker-{uuid.uuid4()}"
     with pytest.raises(requests.exceptions.ReadTimeout):
@@ -420,6 +423,78 @@ def test_a_client_that_goes_away_leaves_nothing_behind(daemon: Any) -> None:
         assert time.monotonic() < deadline, f"left behind: {left}"
         time.sleep(0.05)  # poll interval
     assert daemon.get("/config").status_code == 200
+
+
+def send_and_stay(daemon: Any, environment: str, code: str, **run_: Any) -> socket.socket:
+    """POST /run on a connection of its own and do not read the answer: the caller leaves by
+    closing the socket (as a client that gives up does)."""
+    url = urlsplit(daemon.url)
+    connection = socket.create_connection((url.hostname, url.port), timeout=5)
+    body = json.dumps({"build": {"environment": environment, "main_file": {"content": code}},
+                       "run": run_}).encode()
+    connection.sendall(b"POST /run HTTP/1.1\r\nHost: sandkasten\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    return connection
+
+
+def processes_named(marker: str) -> list[int]:
+    return host_processes_with(marker)
+
+
+def unlabelled_metric(daemon: Any, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} (\S+)$", daemon.get("/metrics").text, re.M)
+    assert match, name
+    return float(match.group(1))
+
+
+@pytest.fixture(scope="module")
+def one_slot_daemon(daemon_factory: Callable[..., Any]) -> Any:
+    """One job at a time, one request waiting, and runs that may last two minutes."""
+    return daemon_factory(MAX_CONCURRENT_JOBS="1", BASE_RESOURCE_USAGE_PERMITS="1", MAX_QUEUED_JOBS="1",
+                          RUN_LIMITS__TIME="120")
+
+
+@pytest.mark.catalogue("API-06")
+def test_a_running_job_is_stopped_when_its_client_goes_away(one_slot_daemon: Any) -> None:
+    """The job would sleep for 100 s of its 120 s limit; the client leaves once it runs, and the
+    job is killed at once (well before its limit), its slot freed for the next request."""
+    marker = f"left-running-{uuid.uuid4()}"
+    connection = send_and_stay(one_slot_daemon, "bash", f"exec -a {marker} sleep 100\n",
+                               run_limits={"time": 120})
+    try:
+        assert settled(lambda: bool(processes_named(marker)), True, POLL_DEADLINE_S), "the job never ran"
+    finally:
+        connection.close()
+    assert settled(lambda: processes_named(marker), [], 30) == []
+    assert settled(lambda: unlabelled_metric(one_slot_daemon, "sandkasten_requests_in_progress"), 0.0) == 0.0
+    assert run(one_slot_daemon, "bash", "echo next")["stdout"] == "next\n"
+
+
+@pytest.mark.catalogue("API-06")
+def test_a_waiting_request_whose_client_goes_away_leaves_the_queue(one_slot_daemon: Any) -> None:
+    """With one slot taken and the one place in the queue taken, a further request is refused
+    (503); once the waiting client leaves, its place is free: the next request waits and runs."""
+    marker = f"holding-the-slot-{uuid.uuid4()}"
+    holder = send_and_stay(one_slot_daemon, "bash", f"exec -a {marker} sleep 100\n", run_limits={"time": 120})
+    waiter = None
+    try:
+        assert settled(lambda: bool(processes_named(marker)), True, POLL_DEADLINE_S), "the job never ran"
+        waiter = send_and_stay(one_slot_daemon, "bash", "echo never")
+        assert settled(lambda: unlabelled_metric(one_slot_daemon, "sandkasten_requests_waiting"), 1.0) == 1.0
+        refused = one_slot_daemon.post("/run", json={"build": {"environment": "bash", "main_file": {"content": "echo"}}})
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1", refused.text
+        waiter.close()
+        assert settled(lambda: unlabelled_metric(one_slot_daemon, "sandkasten_requests_waiting"), 0.0) == 0.0
+        with ThreadPoolExecutor(1) as pool:
+            later = pool.submit(run, one_slot_daemon, "bash", "echo later")
+            assert settled(lambda: unlabelled_metric(one_slot_daemon, "sandkasten_requests_waiting"), 1.0) == 1.0
+            holder.close()
+            assert later.result(timeout=60)["stdout"] == "later\n"
+    finally:
+        holder.close()
+        if waiter is not None:
+            waiter.close()
+    assert settled(lambda: processes_named(marker), [], 30) == []
 
 
 # ------------------------------------------------------------------------------------ API-07
