@@ -16,7 +16,6 @@ requests wait already, 503 `busy` with Retry-After, as bg-compiler rejects past 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import msgspec
@@ -25,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sandkasten_py.api.errors import ErrorBody, UnprocessableContent, json_response, program_error_response
+from sandkasten_py.api.leaving import ClientLeft, left_response, unless_the_client_leaves
 from sandkasten_py.api.operations import BodyTooLarge, read_body
 from sandkasten_py.api.request_limits import check_request
 from sandkasten_py.api.state import app_state
@@ -108,8 +108,9 @@ async def compile_code(request: Request) -> Response:
                               batch=BatchRequest(runs=[BatchRun(stdin=body.stdin)], count=body.count))
     try:
         check_request(batch, state.config.request_limits)
-        # Shielded like the API's builds and runs: a build is never cut half-way.
-        done = await asyncio.shield(state.programs.build_and_batch(batch))
+        done = await unless_the_client_leaves(request, state.programs.build_and_batch(batch))
+    except ClientLeft:
+        return left_response(request)
     except UnprocessableContent as e:
         return failed(400, "bad_request", e.reason)
     except CompileError as e:

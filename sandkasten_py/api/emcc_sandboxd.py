@@ -17,7 +17,6 @@ Retry-After when the memory budget had no room in time.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 
@@ -28,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from sandkasten_py.api.artifacts import artifact_response
 from sandkasten_py.api.errors import UnprocessableContent, json_response
+from sandkasten_py.api.leaving import ClientLeft, left_response, unless_the_client_leaves
 from sandkasten_py.api.operations import BodyTooLarge, read_body
 from sandkasten_py.api.request_limits import check_request
 from sandkasten_py.api.state import app_state
@@ -92,7 +92,9 @@ async def compile_code(request: Request) -> Response:
     )
     try:
         check_request(build, state.config.request_limits)
-        built = await asyncio.shield(state.programs.build(build))  # a build is never cut half-way
+        built = await unless_the_client_leaves(request, state.programs.build(build))
+    except ClientLeft:
+        return left_response(request)
     except UnprocessableContent as e:
         return failed(e.reason)
     except CompileError as e:

@@ -4,7 +4,6 @@ its entry in the OpenAPI document, so the three cannot drift apart.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from sandkasten_py.api.errors import (
     ErrorBody, UnprocessableContent, general_error_response, internal_error_response, json_response,
     program_error_response, unprocessable_response,
 )
+from sandkasten_py.api.leaving import ClientLeft, left_response, unless_the_client_leaves
 from sandkasten_py.api.request_limits import check_request
 from sandkasten_py.api.state import app_state
 from sandkasten_py.programs import ProgramError
@@ -80,7 +80,7 @@ def route(operation: Operation) -> Route:
                 check_request(body, limits)
             work = operation.handler(request, body)
             if operation.shielded:
-                result = await _unless_the_client_leaves(request, asyncio.ensure_future(work))
+                result = await unless_the_client_leaves(request, work)
             else:
                 result = await work
         except UnprocessableContent as e:
@@ -92,9 +92,8 @@ def route(operation: Operation) -> Route:
             return json_response(ErrorBody(error="unprocessable_content", reason=reason), 413)
         except _ContentTypeError as e:
             return general_error_response(415, str(e))
-        except _ClientLeft:
-            log.info("%s %s: the client went away; its work was stopped", operation.method, request.url.path)
-            return Response(status_code=499)  # never sent: nobody is there to read it
+        except ClientLeft:
+            return left_response(request)
         except ProgramError as e:
             if isinstance(e, operation.errors):
                 return program_error_response(e)
@@ -112,34 +111,6 @@ def route(operation: Operation) -> Route:
 
 class _ContentTypeError(Exception):
     pass
-
-
-class _ClientLeft(Exception):
-    pass
-
-
-async def _unless_the_client_leaves(request: Request, work: asyncio.Future[Any]) -> Any:
-    """The result of `work`, which goes on if this request's task is cancelled (as under
-    `asyncio.shield`); but when the client closes the connection first, `work` is cancelled and
-    waited for (its jobs killed, its slot freed, its directories removed) and `_ClientLeft`
-    raised."""
-    async def client_left() -> None:
-        # The body is read by now: what comes next is the disconnect, when the client leaves.
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    leaving = asyncio.ensure_future(client_left())
-    try:
-        await asyncio.wait([work, leaving], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        leaving.cancel()
-    if work.done():
-        return work.result()
-    work.cancel()
-    await asyncio.wait([work])
-    if not work.cancelled() and work.exception() is None:
-        return work.result()  # it finished as it was being cancelled
-    raise _ClientLeft
 
 
 def _is_json(content_type: str) -> bool:
