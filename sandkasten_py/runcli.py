@@ -9,6 +9,7 @@ usage errors add the usage line):
     the program's it ran (128 + N if signal N ended it)
     1             the compile step failed (its output is shown first)
     2             a usage error, a file or stdin that cannot be sent, no server, an API error
+    3             with --tests: a test case failed (testcases.py)
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from sandkasten_py.client import (
     UnprocessableContent,
 )
 from sandkasten_py.schemas import (
-    FILE_NAME_PATTERN, BuildRequest, BuildRunRequest, BuildRunResult, EnvVar, Environment, File,
-    LimitsOpt, MainFile, RequestLimits, RunRequest, RunResult,
+    FILE_NAME_PATTERN, BuildBatchRequest, BuildRequest, BuildRunRequest, BuildRunResult, Compare, EnvVar,
+    Environment, File, LimitsOpt, MainFile, RequestLimits, RunRequest, RunResult,
 )
+from sandkasten_py.testcases import TESTS_FAILED, CasesError, batch_request, check_cases, read_cases, report
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 SERVER_VARIABLE = "SANDKASTEN_URL"
@@ -67,7 +69,13 @@ exit status:  the program's (128 + N if signal N ended it: 137 after --time);
               is shown, then `sandkasten: compile error (status N)`);
               2 if the server cannot be reached, a file cannot be sent, the
               environment is unknown or ambiguous, or the server rejects the
-              request (`sandkasten: <error name>: <details>`)."""
+              request (`sandkasten: <error name>: <details>`).
+test cases:   --tests DIR runs the program once per pair of files NAME.in (its
+              stdin) and NAME.out (the stdout it must print) in DIR, all in one
+              batch on the server, and prints a line per case and a summary;
+              --compare says how outputs are compared (default: trailing
+              whitespace does not count). Exit status 0 if every case passed,
+              {TESTS_FAILED} if one failed."""
 
 EPILOG = """\
 examples:
@@ -75,7 +83,9 @@ examples:
       run hello.py in the environment for .py files
   echo 5 | sandkasten run main.c util.h -- --verbose
       compile main.c with util.h next to it, run it with "5" and a newline
-      on stdin and the argument --verbose"""
+      on stdin and the argument --verbose
+  sandkasten run solution.cpp --tests tests/
+      compile once, run every tests/NAME.in, compare with tests/NAME.out"""
 
 
 class UsageError(Exception):
@@ -94,6 +104,8 @@ class Options:
     env_vars: list[EnvVar]
     limits: LimitsOpt | None
     json: bool
+    tests: str | None = None
+    compare: Compare = "trailing_whitespace"
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,11 @@ def make_parser() -> argparse.ArgumentParser:
                         default=[], dest="env_vars", help="an environment variable of the run (repeatable)")
     parser.add_argument("--json", action="store_true",
                         help="print the whole result (or the error body) as JSON instead of the output")
+    parser.add_argument("--tests", metavar="DIR",
+                        help="run the test cases of DIR (NAME.in and NAME.out pairs) in one batch")
+    parser.add_argument("--compare", choices=["exact", "trailing_whitespace", "tokens"],
+                        default="trailing_whitespace", help="how --tests compares outputs "
+                        "(default: trailing_whitespace)")
     limits = parser.add_argument_group("run limits (not given: the server's default, its maximum)")
     for name, value_type, description in _limit_options():
         flag = "--" + name.replace("_", "-")
@@ -188,7 +205,8 @@ def parse_options(argv: Sequence[str]) -> Options:
     limits = LimitsOpt(**{name.removeprefix("limit_"): value for name, value in given.items()})
     return Options(files=namespace.files, args=args, server=namespace.server,
                    environment=namespace.environment, stdin_file=namespace.stdin_file,
-                   env_vars=namespace.env_vars, limits=limits if given else None, json=namespace.json)
+                   env_vars=namespace.env_vars, limits=limits if given else None, json=namespace.json,
+                   tests=namespace.tests, compare=namespace.compare)
 
 
 def server_url(option: str | None, environ: Mapping[str, str]) -> str:
@@ -356,6 +374,8 @@ def main(argv: list[str]) -> int:
         # Everything local is checked before the server is asked anything.
         local_files = [read_local_file(path) for path in options.files]
         main_file, files = program_files(local_files)
+        if options.tests is not None:
+            return _run_tests(options, server, main_file, files, local_files)
         stdin = read_stdin(options.stdin_file, sys.stdin)
         try:
             client = SandkastenClient(server)
@@ -388,6 +408,40 @@ def main(argv: list[str]) -> int:
         return _fail(f"cannot reach the sandkasten server at {server}: {_root_cause(e)}; "
                      "start one with `sandkasten serve` or pass --server")
     return _show_result(result, options.json)
+
+
+def _run_tests(options: Options, server: str, main_file: MainFile, files: list[File],
+               local_files: list[LocalFile]) -> int:
+    """`--tests DIR`: build once, run every case in one batch, report (UsageError as in main)."""
+    if options.stdin_file is not None:
+        raise UsageError("--stdin-file and --tests do not go together: each test case has its stdin")
+    try:
+        cases = read_cases(options.tests or "")
+    except CasesError as e:
+        raise UsageError(f"--tests {options.tests}: {e}") from None
+    try:
+        client = SandkastenClient(server)
+    except ValueError as e:
+        raise UsageError(f"--server / ${SERVER_VARIABLE}: {e}") from None
+    with client:
+        limits = client.get_config().request_limits
+        check_sizes(options.files, local_files, None, limits)
+        try:
+            check_cases(cases, limits)
+        except CasesError as e:
+            raise UsageError(f"--tests {options.tests}: {e}") from None
+        environment = options.environment or infer_environment(
+            os.path.basename(options.files[0]), client.list_environments())
+        result = client.build_and_batch(BuildBatchRequest(
+            build=BuildRequest(environment=environment, main_file=main_file, files=files or None),
+            batch=batch_request(cases, args=options.args, env_vars=options.env_vars, limits=options.limits,
+                                compare=options.compare)))
+    if options.json:
+        _write_json(result)
+        return 0 if result.batch.summary.passed == len(cases) else TESTS_FAILED
+    text, status = report(cases, result.batch)
+    _write(sys.stdout, text)
+    return status
 
 
 def _show_result(result: BuildRunResult, as_json: bool) -> int:

@@ -178,3 +178,56 @@ def test_an_unreachable_server_is_one_line(daemon: Daemon, tmp_path: Path) -> No
     assert done.stderr == ("sandkasten: cannot reach the sandkasten server at http://127.0.0.1:1: "
                            "Connection refused; start one with `sandkasten serve` or pass --server\n")
     assert "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------------------------ --tests DIR
+
+SUM = """/* {tag} */
+#include <stdio.h>
+int main(void) {{ long a, b; if (scanf("%ld %ld", &a, &b) != 2) return 1; printf("%ld\\n", a + b); return 0; }}
+"""
+
+
+def test_tests_dir_runs_every_case_in_one_batch_and_reports_each(daemon: Daemon, tmp_path: Path) -> None:
+    """Compiled once; each NAME.in is a run whose stdout is compared with NAME.out (trailing
+    whitespace does not count); the report has a line per case in natural order and a summary."""
+    solution = write(tmp_path, "sum.c", SUM.format(tag=tag()))
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    for name, given, expected in [("1", "1 2", "3\n"), ("2", "40 2", "42   \n\n"), ("10", "5 5", "11\n")]:
+        write(cases, f"{name}.in", given)
+        write(cases, f"{name}.out", expected)
+    done = sandkasten_run(daemon, solution, "--tests", str(cases))
+    assert done.returncode == 3, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[:3]] == [["1", "passed"], ["2", "passed"], ["10", "FAILED"]], done.stdout
+    assert "line 1: expected '11', got '10'" in lines[2]
+    assert lines[3].startswith("2 of 3 passed; time ")
+    written = write(cases, "10.out", "10\n")
+    assert written and sandkasten_run(daemon, solution, "--tests", str(cases)).returncode == 0
+
+
+def test_tests_dir_with_json_and_exact_comparison(daemon: Daemon, tmp_path: Path) -> None:
+    solution = write(tmp_path, "sum.c", SUM.format(tag=tag()))
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    write(cases, "a.in", "1 1")
+    write(cases, "a.out", "2 \n")  # a trailing space: only `exact` minds
+    done = sandkasten_run(daemon, solution, "--tests", str(cases), "--compare", "exact", "--json")
+    result = json.loads(done.stdout)
+    assert done.returncode == 3 and result["batch"]["results"][0]["passed"] is False, done.stdout
+    assert result["build"]["status"] == 0
+
+
+def test_tests_dir_problems_are_usage_errors(daemon: Daemon, tmp_path: Path) -> None:
+    solution = write(tmp_path, "sum.c", SUM.format(tag=tag()))
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    write(cases, "1.in", "1 2")
+    done = sandkasten_run(daemon, solution, "--tests", str(cases))
+    assert (done.returncode, done.stdout) == (2, ""), done
+    assert "1.out missing" in done.stderr
+    compile_error = write(tmp_path, "broken.c", f"/* {tag()} */ int main(void) {{ return }}")
+    write(cases, "1.out", "3\n")
+    failed = sandkasten_run(daemon, compile_error, "--tests", str(cases))
+    assert failed.returncode == 1 and "compile error" in failed.stderr, failed
