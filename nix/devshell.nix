@@ -46,6 +46,7 @@ pkgs.mkShell {
     pkgs.nftables
     pkgs.slirp4netns
     pkgs.util-linux
+    pkgs.gvisor # runsc, for the tests of environments run under gVisor
     pkgs.shellcheck
     (command "integration-tests" "integration-tests")
     (pkgs.writeShellScriptBin "sandkasten-serve" ''
