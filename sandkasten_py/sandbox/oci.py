@@ -78,6 +78,8 @@ def runsc_argv(runsc: str, bundle: str, container_id: str) -> list[str]:
         "--log", os.path.join(bundle, LOG),
         "--network=none",       # a network stack of gVisor's own with loopback only
         "--ignore-cgroups",     # stay in the job's cgroup, which the daemon made, limits and reads
+        "--overlay2=none",      # the root is read-only and every writable place is a host tmpfs
+                                # (newer runsc would put an overlay's file store into the root)
         "run", "--bundle", bundle, container_id,
     ]
 

@@ -81,7 +81,7 @@ def test_runsc_keeps_its_state_and_log_in_the_bundle_and_has_no_network() -> Non
     argv = runsc_argv("/usr/bin/runsc", "/b/1", "1")
     assert argv[0] == "/usr/bin/runsc"
     assert argv[argv.index("--root") + 1] == "/b/1/state" and argv[argv.index("--log") + 1] == "/b/1/runsc.log"
-    assert {"--network=none", "--ignore-cgroups"} <= set(argv)
+    assert {"--network=none", "--ignore-cgroups", "--overlay2=none"} <= set(argv)
     assert argv[-4:] == ["run", "--bundle", "/b/1", "1"]
 
 
