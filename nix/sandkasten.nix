@@ -69,6 +69,7 @@ python3Packages.buildPythonApplication {
       jinja2
       prometheus-client
       requests
+      websockets
     ]
     # The `wasm` extra (the wasmtime runner's workers), where this nixpkgs has wasmtime-py: the
     # attribute is in recent nixpkgs (pkgs/development/python-modules/wasmtime); without it a

@@ -207,6 +207,10 @@ in
           strings, `[ ]`): environments whose jobs run with runsc instead of nsjail, `"*"` for
           all whose runner is nsjail; `runsc` (string): the runsc binary, by default nixpkgs'
           `gvisor` when `environments` is not empty. Needs `use_cgroup`.
+        - `sessions` (attribute set): interactive sessions over WebSocket. `idle_timeout`
+          (integer seconds, `30`): a session without a client message and without output read
+          for this long is ended; `output_buffer` (integer bytes, `1048576`): output held for a
+          client that reads slowly, past which the program waits.
 
         Set by the module and not allowed here: `environments_path` (from `environments`),
         `programs_dir` (`/var/lib/sandkasten/programs`), `jobs_dir` (`/var/lib/sandkasten/jobs`)

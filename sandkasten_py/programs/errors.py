@@ -11,6 +11,7 @@
      │    ├── CompileLimitsExceeded
      │    └── RunLimitsExceeded
      ├── Busy                  no room for the job in time (the memory budget)
+     ├── NotInteractive        a session of a program whose runner has no interactive jobs
      └── CompileError          the compile step exited non-zero, or its output broke a storage
                                cap (carries its result, and a message saying which cap)
 
@@ -47,6 +48,15 @@ class InvalidEnvVars(ProgramError):
     def __init__(self, name: str) -> None:
         super().__init__(f"environment variable `{name}` cannot be set: the shell sets it itself")
         self.name = name
+
+
+class NotInteractive(ProgramError):
+    """An interactive session was asked of a program whose runner cannot stream (wasmtime)."""
+
+    def __init__(self, environment: str, runner: str) -> None:
+        super().__init__(f"programs of environment `{environment}` (runner {runner}) cannot run "
+                         "interactively; use POST /programs/{program_id}/run")
+        self.environment = environment
 
 
 class EnvironmentNotFound(ProgramError):

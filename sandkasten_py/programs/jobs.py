@@ -13,10 +13,11 @@ import msgspec
 
 from sandkasten_py.offloop import sized
 from sandkasten_py.programs.budget import MemoryBudget
+from sandkasten_py.programs.errors import NotInteractive
 from sandkasten_py.programs.jobdirs import JobDir, JobDirs
 from sandkasten_py.programs.store import ProgramStore
 from sandkasten_py.sandbox import (
-    DEFAULT_RUNNER, GVISOR_RUNNER, JobLimits, JobOutcome, JobSpec, Mount, Runner, SandboxError, Symlink,
+    DEFAULT_RUNNER, GVISOR_RUNNER, JobIO, JobLimits, JobOutcome, JobSpec, Mount, Runner, SandboxError, Symlink,
 )
 from sandkasten_py.schemas import EnvVar, File, Limits, ResourceUsage, RunResult
 
@@ -96,11 +97,15 @@ class Steps:
         limits: Limits,
         base64_output: bool = False,
         compile_args: tuple[str, ...] = (),
+        io: JobIO | None = None,
     ) -> RunResult:
         """Run one step with the runner named `runner`, in `job` with `program_dir` at
         `/program`: read-only for a run step; for a compile step (a job with a `/program` tmpfs)
-        that tmpfs, writable."""
+        that tmpfs, writable. With `io` the step is interactive (NotInteractive if its runner
+        cannot be): its stdin and output go through `io`, not `stdin` and the result."""
         sandbox = self.sandbox(runner, environment)
+        if io is not None and not sandbox.interactive:
+            raise NotInteractive(environment, runner)
         compiling = job.program is not None
         step = "compile" if compiling else "run"
         tracking = self.observer.track_job(step, environment) if self.observer else contextlib.nullcontext()
@@ -118,7 +123,7 @@ class Steps:
                 stdin=(stdin or "").encode(),
                 limits=job_limits(limits),
                 compile_args=compile_args,
-            ))
+            ), io)
         if self.observer is not None:
             self.observer.job_done(step, environment, outcome.exit_code, list(outcome.exceeded))
         return await sized(len(outcome.stdout) + len(outcome.stderr),

@@ -7,6 +7,7 @@ import uuid
 from sandkasten_py.programs.errors import ProgramNotFound
 from sandkasten_py.programs.jobs import Steps
 from sandkasten_py.programs.locks import Lease, Mode
+from sandkasten_py.sandbox import JobIO
 from sandkasten_py.schemas import Limits, RunRequest, RunResult
 
 
@@ -17,8 +18,10 @@ async def run_program(
     limits: Limits,
     *,
     steps: Steps,
+    io: JobIO | None = None,
 ) -> RunResult:
-    """Run a program; `lease` (a read lease on the program) proves it cannot be pruned meanwhile."""
+    """Run a program; `lease` (a read lease on the program) proves it cannot be pruned meanwhile.
+    With `io`, interactively (a session): stdin and output go through it."""
     if lease.mode is not Mode.READ or lease.key != program_id:
         raise RuntimeError("run_program needs a read lease on the program")
     program = steps.store.load(program_id)
@@ -38,4 +41,5 @@ async def run_program(
             stdin=request.stdin,
             limits=limits,
             base64_output=bool(request.base64_output),
+            io=io,
         )

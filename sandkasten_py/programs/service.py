@@ -30,7 +30,7 @@ from sandkasten_py.programs.prune import Pruner
 from sandkasten_py.programs.run import run_program
 from sandkasten_py.programs.slots import JobSlots, QueueFull
 from sandkasten_py.programs.store import ProgramStore
-from sandkasten_py.sandbox import MB, Runner
+from sandkasten_py.sandbox import MB, JobIO, Runner
 from sandkasten_py.schemas import (
     BaseResourceUsage, BatchRequest, BatchResult, BatchRun, BenchmarkResult, BuildBatchRequest, BuildBatchResult,
     BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, Limits, RunRequest, RunResourceUsage, RunResult,
@@ -102,6 +102,19 @@ class ProgramService:
                 limits = self._run_limits(request)
                 return await run_program(program_id, lease, request, limits,
                                          steps=self.steps)
+            finally:
+                lease.release()
+
+    async def session(self, program_id: uuid.UUID, request: RunRequest, io: JobIO) -> RunResult:
+        """Run a program built before interactively: its stdin and output go through `io` while
+        it runs (a WebSocket session); the result's stdout and stderr are empty."""
+        check_file_names(None, request.files)
+        check_env_vars(request.env_vars)
+        async with self._slot():
+            lease = await self.locks.read(program_id)
+            try:
+                limits = self._run_limits(request)
+                return await run_program(program_id, lease, request, limits, steps=self.steps, io=io)
             finally:
                 lease.release()
 

@@ -26,7 +26,7 @@ import uuid
 from sandkasten_py.sandbox.argv import MB
 from sandkasten_py.sandbox.cgroup import Cgroups
 from sandkasten_py.sandbox.gates import Gate
-from sandkasten_py.sandbox.job import JobLimits, JobOutcome, JobSpec, SandboxError
+from sandkasten_py.sandbox.job import JobIO, JobLimits, JobOutcome, JobSpec, SandboxError
 from sandkasten_py.sandbox.oci import make_bundle, runsc_argv, runsc_errors
 from sandkasten_py.sandbox.runner import GatedRunner, Job
 
@@ -63,7 +63,7 @@ class GVisorRunner(GatedRunner):
         await super().close()
         await asyncio.to_thread(shutil.rmtree, self.directory, True)
 
-    async def run_in(self, gate: Gate, spec: JobSpec) -> JobOutcome:
+    async def run_in(self, gate: Gate, spec: JobSpec, io: JobIO | None) -> JobOutcome:
         if spec.limits.network:
             raise SandboxError("jobs under gVisor have no network access: ask for network: false")
         container = uuid.uuid4().hex
@@ -82,7 +82,8 @@ class GVisorRunner(GatedRunner):
             except (OSError, ValueError) as e:
                 raise SandboxError(f"cannot write the job's gVisor bundle: {e}") from e
             _set_cpus(gate.pid, spec.limits.cpus)
-            return await Job(spec, runsc_argv(self.runsc, bundle, container), gate, failure).run()
+            return await Job(spec, runsc_argv(self.runsc, bundle, container), gate, failure, io,
+                             forward_signals=True).run()  # runsc passes signals on to the job
         finally:
             self.clean_up(lambda: shutil.rmtree(bundle, ignore_errors=True))
 

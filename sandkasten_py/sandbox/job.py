@@ -117,6 +117,39 @@ class JobOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """Names of the limits the job ran into, in `Limits` field order."""
 
 
+class JobControl(Protocol):
+    """How the caller drives an interactive job while it runs (see `JobIO`)."""
+
+    async def write_stdin(self, data: bytes) -> None:
+        """Give the job `data` on stdin; returns once it is written or buffered within a bound
+        (so a caller that sends faster than the job reads waits); nothing after `close_stdin`."""
+
+    def close_stdin(self) -> None:
+        """End of stdin, once what was given is written."""
+
+    def signal(self, number: int) -> None:
+        """Send signal `number` to the job's processes."""
+
+    def resume_output(self) -> None:
+        """Read the job's output again after `JobIO.output` asked to hold."""
+
+    def stop(self) -> None:
+        """End the job now (it is killed; its outcome follows)."""
+
+
+class JobIO(Protocol):
+    """An interactive job's streams: output is handed over as it comes (within the output
+    limits, which count it), not collected into the outcome, and stdin comes from the caller
+    while the job runs, not from `JobSpec.stdin`."""
+
+    def started(self, control: JobControl) -> None:
+        """The job runs: `control` drives it until its outcome is returned."""
+
+    def output(self, stream: str, data: bytes) -> bool:
+        """`data` written by the job to `stream` ("stdout" or "stderr"); False: hold, read
+        nothing more of the job's output until `JobControl.resume_output`."""
+
+
 class Runner(Protocol):
     """Runs jobs in a sandbox. The wiring starts every runner before the daemon serves and
     closes it after; `run` raises `SandboxError` when the job cannot be run, and otherwise
@@ -126,12 +159,14 @@ class Runner(Protocol):
     """True: its run steps take their files from `JobSpec.files` and get no job directory
     (`box_dir` and `tmp_dir` empty), which saves a directory and a tmpfs mount per run (the
     WASI workers keep the files in a directory of their own). False: every step gets one."""
+    interactive: bool
+    """Whether `run` takes a `JobIO` (interactive sessions)."""
 
     async def start(self) -> None:
         """Get ready (warm pools and the like), before the first job."""
 
-    async def run(self, spec: JobSpec) -> JobOutcome:
-        """Run `spec` to its end."""
+    async def run(self, spec: JobSpec, io: JobIO | None = None) -> JobOutcome:
+        """Run `spec` to its end; with `io` (only if `interactive`) its streams go through it."""
 
     async def close(self) -> None:
         """Release what `start` and the jobs left (called once, after the last job)."""

@@ -11,16 +11,26 @@ JOB_UID = 65534  # the job's uid and gid outside its user namespace (argv.NOBODY
 
 
 class Stream:
-    """Collects one output pipe up to a limit."""
+    """Collects one output pipe up to a limit; or, with a `sink`, hands over what comes within
+    the limit as it comes (the sink returns False to hold: nothing is read until `resume`)."""
 
-    def __init__(self, fd: int, limit: int, on_overflow: Callable[[], None] | None) -> None:
+    def __init__(self, fd: int, limit: int, on_overflow: Callable[[], None] | None,
+                 sink: Callable[[bytes], bool] | None = None) -> None:
         self.fd = fd
         self.limit = limit
         self.on_overflow = on_overflow
+        self.sink = sink
         self.chunks: list[bytes] = []
         self.size = 0
         self.overflowed = False
+        self.held = False
         self.closed = asyncio.get_running_loop().create_future()
+
+    def resume(self) -> None:
+        """Read again after the sink held (if the pipe is still open)."""
+        if self.held and not self.closed.done():
+            self.held = False
+            asyncio.get_running_loop().add_reader(self.fd, self.on_readable)
 
     def on_readable(self) -> None:
         try:
@@ -35,9 +45,13 @@ class Stream:
                 self.closed.set_result(None)
             return
         room = self.limit - self.size
-        if room > 0:
-            self.chunks.append(data[:room])
         self.size += len(data)
+        if room > 0 and self.sink is not None:
+            if not self.sink(data[:room]):
+                self.held = True
+                asyncio.get_running_loop().remove_reader(self.fd)
+        elif room > 0:
+            self.chunks.append(data[:room])
         if self.size > self.limit and not self.overflowed:
             self.overflowed = True
             if self.on_overflow is not None:
@@ -45,6 +59,73 @@ class Stream:
 
     def value(self) -> bytes:
         return b"".join(self.chunks)
+
+
+class StdinWriter:
+    """An interactive job's stdin: what the caller gives is buffered (up to `HIGH` bytes, past
+    which the caller waits) and written as the pipe takes it."""
+
+    HIGH = 256 * 1024
+
+    def __init__(self, fd: int, close: Callable[[], None]) -> None:
+        self.fd = fd
+        self._close_fd = close
+        self.buffer = bytearray()
+        self.closing = False
+        self.closed = False
+        self.writing = False
+        self.room: asyncio.Future[None] | None = None
+
+    async def write(self, data: bytes) -> None:
+        if self.closing or self.closed:
+            return
+        self.buffer += data
+        self._want_writable()
+        while len(self.buffer) > self.HIGH and not self.closed:
+            self.room = asyncio.get_running_loop().create_future()
+            await self.room
+
+    def close(self) -> None:
+        """End of stdin once the buffer is written."""
+        self.closing = True
+        if not self.buffer:
+            self.stop()
+
+    def stop(self) -> None:
+        """Close now, dropping what is buffered (the job ended, or closed its stdin)."""
+        if self.writing:
+            self.writing = False
+            asyncio.get_running_loop().remove_writer(self.fd)
+        if not self.closed:
+            self.closed = True
+            self._close_fd()
+        self._wake()
+
+    def _want_writable(self) -> None:
+        if not self.writing and not self.closed and self.buffer:
+            self.writing = True
+            asyncio.get_running_loop().add_writer(self.fd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        try:
+            written = os.write(self.fd, self.buffer[:65536])
+        except BlockingIOError:
+            return
+        except OSError:  # the job closed stdin or exited
+            self.stop()
+            return
+        del self.buffer[:written]
+        if len(self.buffer) <= self.HIGH:
+            self._wake()
+        if not self.buffer:
+            self.writing = False
+            asyncio.get_running_loop().remove_writer(self.fd)
+            if self.closing:
+                self.stop()
+
+    def _wake(self) -> None:
+        if self.room is not None and not self.room.done():
+            self.room.set_result(None)
 
 
 class Pipes:

@@ -20,6 +20,7 @@ Errors: everything that goes wrong around the job (not inside it) is raised as `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import resource
@@ -33,9 +34,9 @@ from sandkasten_py.background import Background
 from sandkasten_py.sandbox.argv import LOG_FD, MB, MIB, nsjail_argv
 from sandkasten_py.sandbox.cgroup import CgroupError, Cgroups, CgroupStats, JobCgroup
 from sandkasten_py.sandbox.gates import Gate, GateError, GatePool
-from sandkasten_py.sandbox.job import JobLimits, JobOutcome, JobSpec, JobStatus, SandboxError
+from sandkasten_py.sandbox.job import JobIO, JobLimits, JobOutcome, JobSpec, JobStatus, SandboxError
 from sandkasten_py.sandbox.network import NetworkError, Networks
-from sandkasten_py.sandbox.pipes import Pipes, Stream
+from sandkasten_py.sandbox.pipes import Pipes, StdinWriter, Stream
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class GatedRunner:
     when there are cgroups) that execs the sandbox's command, fed and drained by `Job`."""
 
     run_files_in_memory = False  # the job's files are bind-mounted from its job directory
+    interactive = True
 
     def __init__(self, cgroups: Cgroups | None, usual_limits: JobLimits | None = None) -> None:
         self.cgroups = cgroups
@@ -73,15 +75,15 @@ class GatedRunner:
         await self.gates.close()
         await self._cleanups.close()
 
-    async def run(self, spec: JobSpec) -> JobOutcome:
+    async def run(self, spec: JobSpec, io: JobIO | None = None) -> JobOutcome:
         """Run `spec` to its end and report how it ended."""
         gate = await self._take_gate(spec)
         try:
-            return await self.run_in(gate, spec)
+            return await self.run_in(gate, spec, io)
         finally:
             self.clean_up(gate.discard)
 
-    async def run_in(self, gate: Gate, spec: JobSpec) -> JobOutcome:
+    async def run_in(self, gate: Gate, spec: JobSpec, io: JobIO | None) -> JobOutcome:
         """Run `spec` as `gate`'s process (the gate is discarded afterwards)."""
         raise NotImplementedError
 
@@ -111,11 +113,11 @@ class NsjailRunner(GatedRunner):
         self.nsjail_path = nsjail_path
         self.networks = networks
 
-    async def run_in(self, gate: Gate, spec: JobSpec) -> JobOutcome:
+    async def run_in(self, gate: Gate, spec: JobSpec, io: JobIO | None) -> JobOutcome:
         use_cgroup = gate.cgroup is not None
         if not spec.limits.network:
             return await Job(spec, nsjail_argv(self.nsjail_path, spec, use_cgroup=use_cgroup), gate,
-                             _nsjail_failure).run()
+                             _nsjail_failure, io).run()
         if self.networks is None:
             raise SandboxError("network access for jobs is not available on this host")
         try:
@@ -123,7 +125,7 @@ class NsjailRunner(GatedRunner):
                 argv = nsjail_argv(self.nsjail_path, spec, use_cgroup=use_cgroup,
                                    resolv_conf=self.networks.resolv_conf)
                 enter = [self.networks.tools["nsenter"], f"--net={netns}", "--"]
-                return await Job(spec, [*enter, *argv], gate, _nsjail_failure).run()
+                return await Job(spec, [*enter, *argv], gate, _nsjail_failure, io).run()
         except NetworkError as e:
             raise SandboxError(str(e)) from e
 
@@ -135,13 +137,20 @@ failure to run the job, described, or None when the job itself ran (and ended as
 
 class Job:
     """The state of one running job (used once): `argv` is the sandbox's command, which
-    `failure` understands."""
+    `failure` understands. With `io` the job is interactive, and this is its `JobControl`:
+    signals go to the processes in the job's cgroup, or with `forward_signals` to the sandbox's
+    process, which passes them on (runsc does)."""
 
-    def __init__(self, spec: JobSpec, argv: list[str], gate: Gate, failure: SandboxFailure) -> None:
+    def __init__(self, spec: JobSpec, argv: list[str], gate: Gate, failure: SandboxFailure,
+                 io: JobIO | None = None, *, forward_signals: bool = False) -> None:
         self.spec = spec
         self.argv = argv
         self.gate = gate
         self.failure = failure
+        self.io = io
+        self.forward_signals = forward_signals
+        self.streams: list[Stream] = []
+        self.stdin: StdinWriter | None = None
         self.cgroup = gate.cgroup
         self.loop = asyncio.get_running_loop()
         self.pid = 0
@@ -158,13 +167,21 @@ class Job:
             pidfd = os.pidfd_open(self.pid)
             self.loop.add_reader(pidfd, _resolve, exited)
             streams = [
-                Stream(fds.stdout_r, limits.stdout_max_size, lambda: self.kill("stdout_max_size")),
-                Stream(fds.stderr_r, limits.stderr_max_size, lambda: self.kill("stderr_max_size")),
+                Stream(fds.stdout_r, limits.stdout_max_size, lambda: self.kill("stdout_max_size"),
+                       self._sink("stdout")),
+                Stream(fds.stderr_r, limits.stderr_max_size, lambda: self.kill("stderr_max_size"),
+                       self._sink("stderr")),
                 Stream(fds.log_r, LOG_LIMIT, None),
             ]
+            self.streams = streams
             for stream in streams:
                 self.loop.add_reader(stream.fd, stream.on_readable)
-            stdin_done = self._feed_stdin(fds)
+            if self.io is None:
+                stdin_done = self._feed_stdin(fds)
+            else:
+                self.stdin = StdinWriter(fds.stdin_w, fds.close_stdin)
+                stdin_done = self.stdin.stop
+                self.io.started(self)
             deadline = self.loop.call_later(limits.time, self.kill, "time")
             try:
                 await exited
@@ -206,6 +223,40 @@ class Job:
         except OSError as e:
             self._abandon()
             raise SandboxError(f"cannot start the job: {e}") from e
+
+    def _sink(self, stream: str) -> Callable[[bytes], bool] | None:
+        io = self.io
+        return None if io is None else (lambda data: io.output(stream, data))
+
+    # JobControl, for interactive jobs
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self.stdin is not None:
+            await self.stdin.write(data)
+
+    def close_stdin(self) -> None:
+        if self.stdin is not None:
+            self.stdin.close()
+
+    def signal(self, number: int) -> None:
+        if not self.pid:
+            return
+        if self.forward_signals:
+            targets = [self.pid]
+        elif self.cgroup is not None:
+            targets = [pid for pid in self.cgroup.pids() if pid != self.pid]
+        else:
+            targets = _children(self.pid)
+        for pid in targets:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, number)
+
+    def resume_output(self) -> None:
+        for stream in self.streams[:2]:
+            stream.resume()
+
+    def stop(self) -> None:
+        self.kill("stopped")
 
     def _feed_stdin(self, fds: Pipes) -> Callable[[], None]:
         """Write stdin without blocking; returns a function that stops writing."""
@@ -351,6 +402,15 @@ class Job:
             cpu_time_ms=cpu_ms,
             exceeded=tuple(name for name in LIMIT_ORDER if name in exceeded),
         )
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of `pid` (the job's first process, for nsjail without cgroups)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as file:
+            return [int(child) for child in file.read().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def _bytes_used(directory: str) -> int:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from sandkasten_py.sandbox import MB, JobOutcome, JobSpec, JobStatus, Runner, SandboxError
+from sandkasten_py.sandbox import MB, JobIO, JobOutcome, JobSpec, JobStatus, Runner, SandboxError
 from sandkasten_py.wasm.modules import ModuleCache
 from sandkasten_py.wasm.pool import WorkerPool
 from sandkasten_py.wasm.protocol import STATUS_TRAPPED, Job, Outcome
@@ -45,6 +45,7 @@ class WasmtimeRunner:
     and closes it once, so `start` and `close` here only concern the pool."""
 
     run_files_in_memory = True  # run steps send their files to a worker; compile steps are nsjail's
+    interactive = False  # a worker gets stdin whole and answers with the whole outcome
 
     def __init__(self, compiler: Runner, pool: WorkerPool, fuel: int, modules: ModuleCache | None = None) -> None:
         self.compiler = compiler
@@ -60,7 +61,9 @@ class WasmtimeRunner:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def run(self, spec: JobSpec) -> JobOutcome:
+    async def run(self, spec: JobSpec, io: JobIO | None = None) -> JobOutcome:
+        if io is not None:
+            raise SandboxError("the wasmtime runner has no interactive jobs")
         if spec.program_writable:
             return await self.build(spec)
         outcome = await self.pool.run(await self.job(spec))

@@ -175,6 +175,7 @@ let
       "jinja2"
       "prometheus-client"
       "requests"
+      "websockets"
       "pytestCheckHook"
       "hypothesis"
       "httpx"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sandkasten_py.sandbox import JobOutcome, JobSpec, JobStatus
+from sandkasten_py.sandbox import JobIO, JobOutcome, JobSpec, JobStatus
 
 
 def outcome(**changes: object) -> JobOutcome:
@@ -22,6 +22,7 @@ class FakeRunner:
     step's output is whatever `respond` writes into `spec.program_dir`."""
 
     run_files_in_memory = False
+    interactive = False
 
     def __init__(self, respond: Callable[[JobSpec], JobOutcome] | None = None) -> None:
         self.respond = respond or (lambda spec: outcome())
@@ -31,7 +32,8 @@ class FakeRunner:
     async def start(self) -> None:
         self.started = True
 
-    async def run(self, spec: JobSpec) -> JobOutcome:
+    async def run(self, spec: JobSpec, io: JobIO | None = None) -> JobOutcome:
+        assert io is None, "not interactive"
         self.specs.append(spec)
         return self.respond(spec)
 

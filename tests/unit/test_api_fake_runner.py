@@ -20,7 +20,7 @@ import pytest
 
 from sandkasten_py.api.app import create_app
 from sandkasten_py.config import load_config
-from sandkasten_py.sandbox import JobOutcome, JobSpec, JobStatus, SandboxError
+from sandkasten_py.sandbox import JobIO, JobOutcome, JobSpec, JobStatus, SandboxError
 from tests.unit.fakes import FakeRunner, outcome
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,7 +259,7 @@ def test_a_job_that_finds_no_room_in_the_memory_budget_in_time_is_503_busy(serve
     release = asyncio.Event()
 
     class Blocking(FakeRunner):
-        async def run(self, spec: JobSpec) -> JobOutcome:
+        async def run(self, spec: JobSpec, io: JobIO | None = None) -> JobOutcome:
             self.specs.append(spec)
             await release.wait()
             return outcome()
