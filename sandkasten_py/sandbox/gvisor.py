@@ -11,7 +11,8 @@ Limits: `time`, the output caps and `filesize` (RLIMIT_FSIZE, which gVisor enfor
 nsjail; `memory` is the job's cgroup, which also holds the Sentry, so it gets `OVERHEAD_MB`
 more; `processes` is RLIMIT_NPROC inside gVisor (the cgroup's pids limit is a backstop);
 `cpus` is the CPU affinity of runsc and so of everything it starts. Jobs with network access
-are refused: gVisor jobs have only their own loopback.
+are refused: gVisor jobs have only their own loopback. An interactive job's signals go to all
+its processes with `runsc kill --all` (they are gVisor's processes, not the host's).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sandkasten_py.sandbox.argv import MB
 from sandkasten_py.sandbox.cgroup import Cgroups
 from sandkasten_py.sandbox.gates import Gate
 from sandkasten_py.sandbox.job import JobIO, JobLimits, JobOutcome, JobSpec, SandboxError
-from sandkasten_py.sandbox.oci import make_bundle, runsc_argv, runsc_errors
+from sandkasten_py.sandbox.oci import make_bundle, runsc_argv, runsc_errors, runsc_kill_argv
 from sandkasten_py.sandbox.runner import GatedRunner, Job
 
 GVISOR_RUNNER = "gvisor"
@@ -50,6 +51,7 @@ class GVisorRunner(GatedRunner):
         super().__init__(cgroups, usual_limits)
         self.runsc = runsc
         self.directory = directory
+        self._signals: set[asyncio.Task[None]] = set()
 
     def cgroup_limits(self, limits: JobLimits) -> tuple[int, int]:
         return ((limits.memory + OVERHEAD_MB) * MB,
@@ -83,9 +85,24 @@ class GVisorRunner(GatedRunner):
                 raise SandboxError(f"cannot write the job's gVisor bundle: {e}") from e
             _set_cpus(gate.pid, spec.limits.cpus)
             return await Job(spec, runsc_argv(self.runsc, bundle, container), gate, failure, io,
-                             forward_signals=True).run()  # runsc passes signals on to the job
+                             send_signal=lambda number: self._in_background(
+                                 runsc_kill_argv(self.runsc, bundle, container, number))).run()
         finally:
             self.clean_up(lambda: shutil.rmtree(bundle, ignore_errors=True))
+
+
+    def _in_background(self, argv: list[str]) -> None:
+        """Run `argv` (`runsc kill`, an interactive job's signal) without waiting for it."""
+        task = asyncio.get_running_loop().create_task(_quietly(*argv))
+        self._signals.add(task)
+        task.add_done_callback(self._signals.discard)
+
+
+async def _quietly(*argv: str) -> None:
+    process = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                   stdout=asyncio.subprocess.DEVNULL,
+                                                   stderr=asyncio.subprocess.DEVNULL)
+    await process.wait()
 
 
 def _set_cpus(pid: int, cpus: int) -> None:

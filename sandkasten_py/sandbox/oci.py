@@ -84,6 +84,12 @@ def runsc_argv(runsc: str, bundle: str, container_id: str) -> list[str]:
     ]
 
 
+def runsc_kill_argv(runsc: str, bundle: str, container_id: str, number: int) -> list[str]:
+    """`runsc kill --all`: signal `number` to every process of the running container (`runsc
+    run` itself passes a signal on to the container's first process only)."""
+    return [runsc, "--root", os.path.join(bundle, STATE), "kill", "--all", container_id, str(number)]
+
+
 def make_bundle(spec: JobSpec, bundle: str) -> None:
     """Write the bundle of `spec` into the new directory `bundle` (blocking: call it from a thread)."""
     root = os.path.join(bundle, ROOT)

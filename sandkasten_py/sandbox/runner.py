@@ -138,17 +138,17 @@ failure to run the job, described, or None when the job itself ran (and ended as
 class Job:
     """The state of one running job (used once): `argv` is the sandbox's command, which
     `failure` understands. With `io` the job is interactive, and this is its `JobControl`:
-    signals go to the processes in the job's cgroup, or with `forward_signals` to the sandbox's
-    process, which passes them on (runsc does)."""
+    signals go to the processes in the job's cgroup, or are given to `send_signal` (gVisor's
+    processes are not the host's)."""
 
     def __init__(self, spec: JobSpec, argv: list[str], gate: Gate, failure: SandboxFailure,
-                 io: JobIO | None = None, *, forward_signals: bool = False) -> None:
+                 io: JobIO | None = None, *, send_signal: Callable[[int], None] | None = None) -> None:
         self.spec = spec
         self.argv = argv
         self.gate = gate
         self.failure = failure
         self.io = io
-        self.forward_signals = forward_signals
+        self.send_signal = send_signal
         self.streams: list[Stream] = []
         self.stdin: StdinWriter | None = None
         self.cgroup = gate.cgroup
@@ -241,10 +241,11 @@ class Job:
     def signal(self, number: int) -> None:
         if not self.pid:
             return
-        if self.forward_signals:
-            targets = [self.pid]
-        elif self.cgroup is not None:
-            targets = [pid for pid in self.cgroup.pids() if pid != self.pid]
+        if self.send_signal is not None:
+            self.send_signal(number)
+            return
+        if self.cgroup is not None:
+            targets = [pid for pid in self.cgroup.pids() if pid != self.pid]  # not nsjail
         else:
             targets = _children(self.pid)
         for pid in targets:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from sandkasten_py.sandbox import JobLimits, JobSpec, Mount, Symlink
-from sandkasten_py.sandbox.oci import make_bundle, oci_config, runsc_argv, runsc_errors
+from sandkasten_py.sandbox.oci import make_bundle, oci_config, runsc_argv, runsc_errors, runsc_kill_argv
 
 LIMITS = JobLimits(cpus=1, time=5, memory=256, tmpfs=64, filesize=16, file_descriptors=128,
                    processes=32, stdout_max_size=1000, stderr_max_size=1000, network=False)
@@ -83,6 +83,11 @@ def test_runsc_keeps_its_state_and_log_in_the_bundle_and_has_no_network() -> Non
     assert argv[argv.index("--root") + 1] == "/b/1/state" and argv[argv.index("--log") + 1] == "/b/1/runsc.log"
     assert {"--network=none", "--ignore-cgroups", "--overlay2=none"} <= set(argv)
     assert argv[-4:] == ["run", "--bundle", "/b/1", "1"]
+
+
+def test_signals_go_to_every_process_of_the_container() -> None:
+    assert runsc_kill_argv("/usr/bin/runsc", "/b/1", "1", 2) == [
+        "/usr/bin/runsc", "--root", "/b/1/state", "kill", "--all", "1", "2"]
 
 
 def test_the_bundle_holds_the_configuration_and_a_root_of_symlinks(tmp_path: Path) -> None:
