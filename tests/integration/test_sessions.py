@@ -18,7 +18,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import CloseConnection, Message, Request, TextMessage
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
+from websockets.sync.connection import Connection
 
 from tests.security.jobs import host_processes_with
 
@@ -40,13 +41,13 @@ def build(daemon: Any, environment: str, code: str) -> str:
     return program_id
 
 
-def open_session(daemon: Any, program_id: str, start: dict[str, Any] | None = None) -> ClientConnection:
+def open_session(daemon: Any, program_id: str, start: dict[str, Any] | None = None) -> Connection:
     ws = connect(daemon.url.replace("http://", "ws://") + f"/programs/{program_id}/connect", open_timeout=10)
     ws.send(json.dumps({"type": "start", **(start or {})}))
     return ws
 
 
-def messages(ws: ClientConnection, timeout: float = 30) -> Iterator[dict[str, Any]]:
+def messages(ws: Connection, timeout: float = 30) -> Iterator[dict[str, Any]]:
     """The server's messages until it closes the socket."""
     deadline = time.monotonic() + timeout
     try:
@@ -56,7 +57,7 @@ def messages(ws: ClientConnection, timeout: float = 30) -> Iterator[dict[str, An
         return
 
 
-def until_exit(ws: ClientConnection) -> tuple[str, str, dict[str, Any]]:
+def until_exit(ws: Connection) -> tuple[str, str, dict[str, Any]]:
     """(stdout, stderr, result) of a session, read to its end; it must close with 1000."""
     out = {"stdout": "", "stderr": ""}
     result: dict[str, Any] | None = None
