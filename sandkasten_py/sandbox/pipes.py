@@ -24,13 +24,19 @@ class Stream:
         self.size = 0
         self.overflowed = False
         self.held = False
+        self.detached = False
         self.closed = asyncio.get_running_loop().create_future()
 
     def resume(self) -> None:
-        """Read again after the sink held (if the pipe is still open)."""
-        if self.held and not self.closed.done():
+        """Read again after the sink held (if the pipe is still open and read here)."""
+        if self.held and not self.detached and not self.closed.done():
             self.held = False
             asyncio.get_running_loop().add_reader(self.fd, self.on_readable)
+
+    def detach(self) -> None:
+        """The job is over and its pipes are about to be closed: never watch `fd` again (the
+        number may belong to a socket or another job's pipe a moment later)."""
+        self.detached = True
 
     def on_readable(self) -> None:
         try:

@@ -205,11 +205,15 @@ class Job:
                 self.kill_timer.cancel()
             if self.pid:
                 self._abandon()
+            for stream in self.streams:
+                stream.detach()
             for fd in fds.parent_ends():
                 try:
                     self.loop.remove_reader(fd)
                 except (ValueError, OSError):
                     pass
+            if self.stdin is not None:
+                self.stdin.stop()  # its writer removed before its descriptor is closed
             fds.close_all()
         stdout, stderr, sandbox_log = (s.value() for s in streams)
         return self._outcome(wait_status, rusage, stats, wall_ms, stdout, stderr, sandbox_log,

@@ -2,7 +2,7 @@
 limit parsing, cleanup on error paths, shared disk, program ids and upload sizes.
 
 All through the real daemon over HTTP, with literal JSON; daemons with special settings come from
-`daemon_factory`. (API-10, websockets, does not apply yet: see CATALOGUE.md.)
+`daemon_factory`. (API-10, websocket sessions, is in test_session_abuse.py.)
 """
 
 from __future__ import annotations
