@@ -10,6 +10,7 @@ usage errors add the usage line):
     1             the compile step failed (its output is shown first)
     2             a usage error, a file or stdin that cannot be sent, no server, an API error
     3             with --tests: a test case failed (testcases.py)
+With -i the run is an interactive session (interactive.py).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ import msgspec.inspect
 import requests
 
 from sandkasten_py.client import (
-    CompileError, ErrorResponse, InvalidResponse, LimitsExceeded, SandkastenClient, TransportError,
+    CompileError, ErrorResponse, InvalidResponse, LimitsExceeded, SandkastenClient, SessionClosed, TransportError,
     UnprocessableContent,
 )
+from sandkasten_py.interactive import relay
 from sandkasten_py.schemas import (
     FILE_NAME_PATTERN, BuildBatchRequest, BuildRequest, BuildRunRequest, BuildRunResult, Compare, EnvVar,
     Environment, File, LimitsOpt, MainFile, RequestLimits, RunRequest, RunResult,
@@ -70,6 +72,9 @@ exit status:  the program's (128 + N if signal N ended it: 137 after --time);
               2 if the server cannot be reached, a file cannot be sent, the
               environment is unknown or ambiguous, or the server rejects the
               request (`sandkasten: <error name>: <details>`).
+interactive:  -i runs the program in a session: what you type reaches it as you
+              type it, Ctrl-D ends its stdin, Ctrl-C sends it SIGINT, and its
+              output appears as it is written.
 test cases:   --tests DIR runs the program once per pair of files NAME.in (its
               stdin) and NAME.out (the stdout it must print) in DIR, all in one
               batch on the server, and prints a line per case and a summary;
@@ -106,6 +111,7 @@ class Options:
     json: bool
     tests: str | None = None
     compare: Compare = "trailing_whitespace"
+    interactive: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,8 @@ def make_parser() -> argparse.ArgumentParser:
                         default=[], dest="env_vars", help="an environment variable of the run (repeatable)")
     parser.add_argument("--json", action="store_true",
                         help="print the whole result (or the error body) as JSON instead of the output")
+    parser.add_argument("-i", "--interactive", action="store_true",
+                        help="run in an interactive session (stdin as you type, output as it comes)")
     parser.add_argument("--tests", metavar="DIR",
                         help="run the test cases of DIR (NAME.in and NAME.out pairs) in one batch")
     parser.add_argument("--compare", choices=["exact", "trailing_whitespace", "tokens"],
@@ -206,7 +214,7 @@ def parse_options(argv: Sequence[str]) -> Options:
     return Options(files=namespace.files, args=args, server=namespace.server,
                    environment=namespace.environment, stdin_file=namespace.stdin_file,
                    env_vars=namespace.env_vars, limits=limits if given else None, json=namespace.json,
-                   tests=namespace.tests, compare=namespace.compare)
+                   tests=namespace.tests, compare=namespace.compare, interactive=namespace.interactive)
 
 
 def server_url(option: str | None, environ: Mapping[str, str]) -> str:
@@ -376,6 +384,8 @@ def main(argv: list[str]) -> int:
         main_file, files = program_files(local_files)
         if options.tests is not None:
             return _run_tests(options, server, main_file, files, local_files)
+        if options.interactive:
+            return _run_interactive(options, server, main_file, files, local_files)
         stdin = read_stdin(options.stdin_file, sys.stdin)
         try:
             client = SandkastenClient(server)
@@ -442,6 +452,36 @@ def _run_tests(options: Options, server: str, main_file: MainFile, files: list[F
     text, status = report(cases, result.batch)
     _write(sys.stdout, text)
     return status
+
+
+def _run_interactive(options: Options, server: str, main_file: MainFile, files: list[File],
+                     local_files: list[LocalFile]) -> int:
+    """-i: build, then relay a session to this terminal (errors as in main)."""
+    if options.stdin_file is not None or options.json:
+        raise UsageError("-i takes its stdin from the terminal and shows output as it comes: "
+                         "not with --stdin-file or --json")
+    try:
+        client = SandkastenClient(server)
+    except ValueError as e:
+        raise UsageError(f"--server / ${SERVER_VARIABLE}: {e}") from None
+    with client:
+        check_sizes(options.files, local_files, None, client.get_config().request_limits)
+        environment = options.environment or infer_environment(
+            os.path.basename(options.files[0]), client.list_environments())
+        built = client.build(BuildRequest(environment=environment, main_file=main_file, files=files or None))
+        if built.compile_result is not None and built.compile_result.stderr:
+            _write(sys.stderr, built.compile_result.stderr)  # warnings
+        request = RunRequest(args=options.args or None, env_vars=options.env_vars or None,
+                             run_limits=options.limits)
+        try:
+            with client.connect(built.program_id, request) as session:
+                result = relay(session, sys.stdin.fileno() if sys.stdin is not None else None,
+                               sys.stdout.buffer, sys.stderr.buffer)
+        except SessionClosed as e:
+            return _fail(f"session ended: {e.reason} ({e.code})")
+    if result.exceeded:
+        _write(sys.stderr, f"sandkasten: limits exceeded: {', '.join(result.exceeded)}\n")
+    return exit_status(result.status)
 
 
 def _show_result(result: BuildRunResult, as_json: bool) -> int:

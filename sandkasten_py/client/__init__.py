@@ -29,6 +29,7 @@ this client adds it, so `http://proxy/sandkasten` works too.
 from __future__ import annotations
 
 from sandkasten_py.client._client import DEFAULT_TIMEOUT, SandkastenClient, Timeout, parse_response
+from sandkasten_py.client._session import Exit, Output, Session, SessionClosed, Stderr, Stdout
 from sandkasten_py.client._errors import (
     BuildError, BuildRunError, CompileError, CompileLimitsExceeded, EnvironmentNotFound,
     ErrorResponse, GeneralError, GetBaseResourceUsageError, InternalServerError, InvalidEnvVars,
@@ -39,8 +40,9 @@ from sandkasten_py.client._errors import (
 )
 
 __all__ = [
-    # the client
-    "SandkastenClient", "DEFAULT_TIMEOUT", "Timeout",
+    # the client, and its interactive sessions
+    "SandkastenClient", "DEFAULT_TIMEOUT", "Timeout", "Session", "SessionClosed", "Output", "Stdout", "Stderr",
+    "Exit",
     # for other HTTP stacks: turn a status and a body into a result or an exception
     "parse_response", "error_from_response",
     # the error tree

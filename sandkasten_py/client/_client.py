@@ -12,6 +12,7 @@ import msgspec
 import requests
 
 from sandkasten_py import __version__
+from sandkasten_py.client._session import Session
 from sandkasten_py.client._errors import (
     ArtifactsError, BuildError, BuildRunError, ErrorResponse, GetBaseResourceUsageError, InvalidResponse, RunError,
     TransportError, error_from_response,
@@ -127,6 +128,15 @@ class SandkastenClient:
     def build(self, request: BuildRequest) -> BuildResult:
         """Build (or find cached) a program to run later; raises a `BuildError`."""
         return self._request("POST", ("programs",), BuildResult, body=request, family=BuildError)
+
+    def connect(self, program_id: str | uuid.UUID, request: RunRequest | None = None) -> Session:
+        """Run a program built before interactively: send stdin and signals while it runs, get
+        its output as it comes (a WebSocket session; see `Session`)."""
+        url = self.url_for("programs", str(program_id), "connect")
+        scheme, rest = url.split(":", 1)
+        connect_timeout = self.timeout[0] if isinstance(self.timeout, tuple) else self.timeout
+        return Session(("wss" if scheme == "https" else "ws") + ":" + rest, request or RunRequest(),
+                       open_timeout=connect_timeout)
 
     def run(self, program_id: str | uuid.UUID, request: RunRequest | None = None) -> RunResult:
         """Run a program built before; raises a `RunError` (e.g. `ProgramNotFound`)."""

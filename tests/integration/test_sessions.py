@@ -254,3 +254,57 @@ def test_sessions_under_gvisor_stream_and_take_signals(gvisor_daemon: Any) -> No
         ws.send(json.dumps({"type": "signal", "signal": "SIGINT"}))
         stdout, _, result = until_exit(ws)
     assert (stdout, result["status"]) == ("interrupted\n", 0), result
+
+
+# ----------------------------------------------------------------- the Python client and the CLI
+
+
+def test_the_python_clients_session(session_daemon: Any) -> None:
+    from sandkasten_py.client import Exit, SandkastenClient, SessionClosed, Stderr, Stdout
+    from sandkasten_py.schemas import RunRequest
+
+    with SandkastenClient(session_daemon.url) as client:
+        program = build(session_daemon, "python", ECHO + f"# client {uuid.uuid4()}\n")
+        with client.connect(program, RunRequest(stdin="a\n")) as session:
+            events = iter(session)
+            assert next(events) == Stdout(data="got a\n")
+            session.send_stdin("b\n")
+            assert next(events) == Stdout(data="got b\n")
+            session.close_stdin()
+            rest = list(events)
+        assert rest[:-1] == [Stderr(data="bye\n")] and isinstance(rest[-1], Exit)
+        assert session.result is not None and session.result.status == 0
+        with client.connect("00000000-0000-0000-0000-000000000000") as missing:
+            with pytest.raises(SessionClosed) as caught:
+                missing.wait()
+        assert caught.value.code == 4404
+
+
+def test_sandkasten_run_interactive(session_daemon: Any, tmp_path: Path) -> None:
+    """`sandkasten run -i`: stdin is relayed as it comes (here a pipe), output as it is written,
+    the program's exit status is the command's."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO + f"import sys; sys.exit(4)  # {uuid.uuid4()}\n")
+    process = subprocess.Popen([sys.executable, "-m", "sandkasten_py", "run", "-i", str(script)], cwd=ROOT,
+                               env={"PATH": "/usr/bin:/bin", "SANDKASTEN_URL": session_daemon.url},
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    try:
+        process.stdin.write(b"one\n")
+        process.stdin.flush()
+        assert process.stdout.readline() == b"got one\n"  # before stdin ended: streamed
+        process.stdin.write(b"two\n")
+        process.stdin.close()
+        assert process.wait(timeout=60) == 4
+        assert (process.stdout.read(), process.stderr.read()) == (b"got two\n", b"bye\n")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
