@@ -200,7 +200,7 @@ def test_fork_bomb_is_held_until_the_time_limit(gvisor_daemon: Any, environment:
     it ran) are gone, its processes never were host processes, and the next job runs.
 
     Seen under gVisor (about one C bomb in 40): the Sentry's host threads reach the cgroup's
-    pids limit, the runner's backstop (`processes` x 8 + 256), and the whole sandbox dies
+    pids limit, the runner's backstop (`processes` x 16 + 512), and the whole sandbox dies
     before the time limit with status 2 (the Go runtime's fatal exit), `exceeded` naming
     `processes`. Still contained, so that outcome is accepted too."""
     marker = f"forkbomb-{uuid.uuid4()}"
