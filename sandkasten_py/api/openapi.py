@@ -34,6 +34,14 @@ Every response, errors included, is JSON, except a downloaded file. Errors are `
 operations that take a body, `unsupported_media_type` (415), `unprocessable_content` (413, 422);
 `internal_server_error` (500) only for a bug. `GET /` redirects to the interactive documentation.
 
+**Interactive sessions** (not an HTTP operation, so not listed below): a WebSocket at
+`/programs/{program_id}/connect`. The client sends `{"type": "start", ...run request...}` first,
+then `{"type": "stdin", "data": "..."}`, `{"type": "stdin_eof"}` and `{"type": "signal",
+"signal": "SIGINT" | "SIGTERM" | "SIGKILL"}`; the server sends `{"type": "stdout" | "stderr",
+"data": "..."}` as the program writes, then `{"type": "exit", "result": RunResult}` and closes
+with 1000. Errors close with 4000 + the HTTP status of the error (4404 `program_not_found`, 4400
+a bad message or limits, 4503 `busy`), 4408 after `sessions.idle_timeout` idle seconds.
+
 Interactive documentation: [/docs](docs) (Swagger UI) and [/redoc](redoc); this document:
 [/openapi.json](openapi.json).
 """

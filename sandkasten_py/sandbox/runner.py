@@ -1,4 +1,5 @@
 """Runs one job in nsjail: spawn, confine, feed stdin, drain output, enforce the deadline, measure.
+(`GatedRunner` and `Job` are shared with gVisor, gvisor.py: only the sandbox's command differs.)
 
 The life of a job:
 
@@ -13,6 +14,10 @@ The life of a job:
    remains in the cgroup a moment later is SIGKILLed;
 4. reap nsjail with ``wait4``, read the cgroup counters (peak memory, OOM kills, refused forks,
    CPU time), make sure no process is left, and remove the cgroup in the background.
+
+An interactive job (a `JobIO`, for sessions) differs in steps 2 and 3 only: its output goes to
+the caller as it comes (counted against the same caps; held while the caller is behind), its
+stdin comes from the caller while it runs, and the caller may signal or stop it.
 
 Errors: everything that goes wrong around the job (not inside it) is raised as ``SandboxError``.
 """
@@ -37,6 +42,7 @@ from sandkasten_py.sandbox.gates import Gate, GateError, GatePool
 from sandkasten_py.sandbox.job import JobIO, JobLimits, JobOutcome, JobSpec, JobStatus, SandboxError
 from sandkasten_py.sandbox.network import NetworkError, Networks
 from sandkasten_py.sandbox.pipes import Pipes, StdinWriter, Stream
+from sandkasten_py.sandbox.processes import child_pids
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +257,7 @@ class Job:
         if self.cgroup is not None:
             targets = [pid for pid in self.cgroup.pids() if pid != self.pid]  # not nsjail
         else:
-            targets = _children(self.pid)
+            targets = child_pids(self.pid)  # nsjail's child: the job's first process
         for pid in targets:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, number)
@@ -407,15 +413,6 @@ class Job:
             cpu_time_ms=cpu_ms,
             exceeded=tuple(name for name in LIMIT_ORDER if name in exceeded),
         )
-
-
-def _children(pid: int) -> list[int]:
-    """The child processes of `pid` (the job's first process, for nsjail without cgroups)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as file:
-            return [int(child) for child in file.read().split()]
-    except (OSError, ValueError):
-        return []
 
 
 def _bytes_used(directory: str) -> int:
