@@ -70,6 +70,8 @@ python3Packages.buildPythonApplication {
       prometheus-client
       requests
       websockets
+      pyjwt
+      cryptography
     ]
     # The `wasm` extra (the wasmtime runner's workers), where this nixpkgs has wasmtime-py: the
     # attribute is in recent nixpkgs (pkgs/development/python-modules/wasmtime); without it a

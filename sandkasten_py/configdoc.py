@@ -24,7 +24,7 @@ import msgspec
 
 from sandkasten_py import config as config_module
 from sandkasten_py import envdoc
-from sandkasten_py.config import (LIMIT_MINIMUMS, BgCompiler, Config, ConfigRequestLimits, EmccSandboxd, Gvisor,
+from sandkasten_py.config import (LIMIT_MINIMUMS, Auth, BgCompiler, Config, ConfigRequestLimits, EmccSandboxd, Gvisor,
                                   Sessions, StorageLimits, Wasm)
 from sandkasten_py.schemas import U64_MAX
 
@@ -39,10 +39,11 @@ WASM_SECTION = "wasm"
 BG_COMPILER_SECTION = "bg_compiler"
 GVISOR_SECTION = "gvisor"
 SESSIONS_SECTION = "sessions"
+AUTH_SECTION = "auth"
 SECTIONS: tuple[tuple[str, type], ...] = (
     (STORAGE_SECTION, StorageLimits), (REQUEST_SECTION, ConfigRequestLimits), (EMCC_SECTION, EmccSandboxd),
     (WASM_SECTION, Wasm), (BG_COMPILER_SECTION, BgCompiler), (GVISOR_SECTION, Gvisor),
-    (SESSIONS_SECTION, Sessions),
+    (SESSIONS_SECTION, Sessions), (AUTH_SECTION, Auth),
 )
 
 HEADER = """\

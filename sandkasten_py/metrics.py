@@ -128,6 +128,9 @@ class Metrics:
             PREFIX + "requests_refused",
             "Build and run requests refused at once with 503 because max_queued_jobs requests waited",
             registry=self.registry)
+        self._token_requests = Counter(
+            PREFIX + "token_requests", "Requests with a valid token, by the token's subject",
+            ["subject"], registry=self.registry)
         self._slot_wait = Histogram(
             PREFIX + "slot_wait_seconds", "Seconds build and run requests waited for a job slot",
             buckets=_DURATION_BUCKETS, registry=self.registry)
@@ -171,6 +174,11 @@ class Metrics:
     def slot_waited(self, seconds: float) -> None:
         """A request got its job slot after `seconds`."""
         self._slot_wait.observe(seconds)
+
+    def token_used(self, subject: str) -> None:
+        """A request came with a valid token of `subject` (tokens are issued by the operator,
+        so their subjects are a bounded set)."""
+        self._token_requests.labels(subject=subject).inc()
 
     def slot_refused(self) -> None:
         """A request was refused: the queue for job slots was full."""

@@ -41,6 +41,7 @@ from sandkasten_py.testcases import TESTS_FAILED, CasesError, batch_request, che
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 SERVER_VARIABLE = "SANDKASTEN_URL"
+TOKEN_VARIABLE = "SANDKASTEN_TOKEN"  # sent as `Authorization: Bearer` (daemons with `auth`)
 # What a server that does not publish `request_limits` in GET /config accepts (Sandkasten's).
 DEFAULT_REQUEST_LIMITS = RequestLimits()
 # A status outside 0..255 cannot be an exit status; 1 keeps it from passing for success.
@@ -53,7 +54,8 @@ headers, data) are placed next to it under their base names. Files and stdin
 are sent as UTF-8 text, at most as long as the server accepts (GET /config
 `request_limits`; {DEFAULT_REQUEST_LIMITS.file_length} characters by default).
 
-server:       --server URL, else ${SERVER_VARIABLE}, else {DEFAULT_SERVER}.
+server:       --server URL, else ${SERVER_VARIABLE}, else {DEFAULT_SERVER};
+              ${TOKEN_VARIABLE}, if set, is sent as its bearer token.
 environment:  --env ID, else the environment of GET /environments whose default
               main file has the main file's extension: hello.py runs in the one
               whose default main file is code.py (exact match first, then
@@ -388,7 +390,7 @@ def main(argv: list[str]) -> int:
             return _run_interactive(options, server, main_file, files, local_files)
         stdin = read_stdin(options.stdin_file, sys.stdin)
         try:
-            client = SandkastenClient(server)
+            client = SandkastenClient(server, token=os.environ.get(TOKEN_VARIABLE))
         except ValueError as e:
             raise UsageError(f"--server / ${SERVER_VARIABLE}: {e}") from None
         with client:
@@ -430,7 +432,7 @@ def _run_tests(options: Options, server: str, main_file: MainFile, files: list[F
     except CasesError as e:
         raise UsageError(f"--tests {options.tests}: {e}") from None
     try:
-        client = SandkastenClient(server)
+        client = SandkastenClient(server, token=os.environ.get(TOKEN_VARIABLE))
     except ValueError as e:
         raise UsageError(f"--server / ${SERVER_VARIABLE}: {e}") from None
     with client:
@@ -461,7 +463,7 @@ def _run_interactive(options: Options, server: str, main_file: MainFile, files: 
         raise UsageError("-i takes its stdin from the terminal and shows output as it comes: "
                          "not with --stdin-file or --json")
     try:
-        client = SandkastenClient(server)
+        client = SandkastenClient(server, token=os.environ.get(TOKEN_VARIABLE))
     except ValueError as e:
         raise UsageError(f"--server / ${SERVER_VARIABLE}: {e}") from None
     with client:

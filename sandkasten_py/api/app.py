@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from sandkasten_py.api import artifacts, configuration, environments, programs
 from sandkasten_py.api.access import AccessLog
 from sandkasten_py.api.docs import docs_routes
+from sandkasten_py.api.auth import AuthMiddleware, Verifier
 from sandkasten_py.api.bg_compiler import bg_compiler_routes
 from sandkasten_py.api.sessions import session_routes
 from sandkasten_py.api.emcc_sandboxd import emcc_sandboxd_routes
@@ -23,7 +24,7 @@ from sandkasten_py.api.errors import general_error_response
 from sandkasten_py.api.openapi import openapi_document
 from sandkasten_py.api.operations import Operation, route
 from sandkasten_py.api.state import AppState
-from sandkasten_py.config import Config
+from sandkasten_py.config import Config, ConfigError
 from sandkasten_py.environments import load_environments
 from sandkasten_py.metrics import Metrics
 from sandkasten_py.sandbox import Runner
@@ -52,7 +53,13 @@ def create_app(config: Config, *, runners: dict[str, Runner] | None = None) -> S
         metrics.watch_memory(memory.total_mb, reserved=lambda: memory.reserved_mb, waiting=lambda: memory.waiting)
     config = service.config
     state = AppState(config=config, environments=envs, programs=service.programs, metrics=metrics)
-    openapi = openapi_document(OPERATIONS, config.server)
+    verifier = None
+    if config.auth.secret_file or config.auth.public_key_file:
+        try:
+            verifier = Verifier(config.auth)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"`auth`: {e}") from None
+    openapi = openapi_document(OPERATIONS, config.server, bearer=verifier is not None)
 
     async def openapi_json(_: Request) -> Response:
         return JSONResponse(openapi)
@@ -95,7 +102,8 @@ def create_app(config: Config, *, runners: dict[str, Runner] | None = None) -> S
         return general_error_response(exc.status_code, message, dict(exc.headers or {}))
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error},
-                    middleware=[Middleware(AccessLog, metrics=metrics, enabled=config.access_log)])
+                    middleware=[Middleware(AccessLog, metrics=metrics, enabled=config.access_log),
+                                Middleware(AuthMiddleware, verifier=verifier, on_subject=metrics.token_used)])
     app.router.redirect_slashes = False  # paths are taken as given, as in Sandkasten
     app.state.sandkasten = state
     return app

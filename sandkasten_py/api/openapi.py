@@ -56,8 +56,9 @@ TAGS = [
 JSON = "application/json"
 
 
-def openapi_document(operations: list[Operation], server: str) -> dict[str, Any]:
-    """The whole OpenAPI document."""
+def openapi_document(operations: list[Operation], server: str, *, bearer: bool = False) -> dict[str, Any]:
+    """The whole OpenAPI document; with `bearer` (tokens are configured) every operation needs
+    the bearer scheme, which /docs then offers to send."""
     types: list[Any] = [RunResult, LimitExceeded]
     for operation in operations:
         if operation.request is not None:
@@ -70,7 +71,7 @@ def openapi_document(operations: list[Operation], server: str) -> dict[str, Any]
     for operation in operations:
         path = re.sub(r"\{(\w+):\w+\}", r"{\1}", operation.path)  # Starlette's `{name:path}`
         paths.setdefault(path, {})[operation.method.lower()] = _operation(operation, by_type)
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
             "title": "Sandkasten",
@@ -83,6 +84,13 @@ def openapi_document(operations: list[Operation], server: str) -> dict[str, Any]
         "paths": paths,
         "components": {"schemas": _to_openapi_3_0(components)},
     }
+    if bearer:
+        document["components"]["securitySchemes"] = {"bearer": {
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "A token signed with the daemon's key (`sandkasten token`); see `auth` "
+                           "in the configuration."}}
+        document["security"] = [{"bearer": []}]
+    return document
 
 
 def _operation(operation: Operation, by_type: dict[Any, Any]) -> dict[str, Any]:

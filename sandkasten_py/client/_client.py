@@ -71,6 +71,7 @@ class SandkastenClient:
         *,
         session: requests.Session | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
+        token: str | None = None,
     ) -> None:
         self.base_url = _normalise_base_url(base_url)
         self.timeout = timeout
@@ -79,6 +80,10 @@ class SandkastenClient:
             session = requests.Session()
             session.headers["User-Agent"] = _USER_AGENT
         self._session = session
+        self.token = token
+        """Sent as `Authorization: Bearer` with every request and session (daemons with `auth`)."""
+        if token is not None:
+            session.headers["Authorization"] = f"Bearer {token}"
         self._closed = False
 
     def __enter__(self) -> SandkastenClient:
@@ -136,7 +141,7 @@ class SandkastenClient:
         scheme, rest = url.split(":", 1)
         connect_timeout = self.timeout[0] if isinstance(self.timeout, tuple) else self.timeout
         return Session(("wss" if scheme == "https" else "ws") + ":" + rest, request or RunRequest(),
-                       open_timeout=connect_timeout)
+                       open_timeout=connect_timeout, token=self.token)
 
     def run(self, program_id: str | uuid.UUID, request: RunRequest | None = None) -> RunResult:
         """Run a program built before; raises a `RunError` (e.g. `ProgramNotFound`)."""

@@ -70,9 +70,11 @@ _decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
 class Session:
     """An open session (see the module docstring); close it, or use it as a context manager."""
 
-    def __init__(self, url: str, request: RunRequest, *, open_timeout: float | None = 10) -> None:
+    def __init__(self, url: str, request: RunRequest, *, open_timeout: float | None = 10,
+                 token: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else None
         try:
-            self._socket = connect(url, open_timeout=open_timeout, max_size=None)
+            self._socket = connect(url, open_timeout=open_timeout, max_size=None, additional_headers=headers)
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as e:
             raise TransportError(f"cannot open a session at {url}: {e}") from e
         self.result: RunResult | None = None

@@ -28,6 +28,7 @@ from sandkasten_py.programs.jobs import JobObserver, Steps
 from sandkasten_py.programs.locks import KeyedRWLock, Lease
 from sandkasten_py.programs.prune import Pruner
 from sandkasten_py.programs.run import run_program
+from sandkasten_py.programs.quota import compile_maxima, run_maxima
 from sandkasten_py.programs.slots import JobSlots, QueueFull
 from sandkasten_py.programs.store import ProgramStore
 from sandkasten_py.sandbox import MB, JobIO, Runner
@@ -222,14 +223,14 @@ class ProgramService:
 
     async def _build(self, request: BuildRequest) -> Built:
         built = await build_program(self.environment(request.environment), request, steps=self.steps,
-                                    locks=self.locks, max_limits=self.config.compile_limits,
+                                    locks=self.locks, max_limits=compile_maxima(self.config.compile_limits),
                                     storage=self.config.storage_limits)
         if not built.cached:
             self.pruner.wake()  # the store grew
         return built
 
     def _run_limits(self, request: RunRequest) -> Limits:
-        return resolve_limits(request.run_limits, self.config.run_limits, RunLimitsExceeded)
+        return resolve_limits(request.run_limits, run_maxima(self.config.run_limits), RunLimitsExceeded)
 
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
@@ -261,7 +262,7 @@ class ProgramService:
         request = BuildRequest(environment=environment.id, main_file=test.main_file, files=test.files)
         built = await self._build(request)
         try:
-            limits = self._run_limits(RunRequest())
+            limits = self.config.run_limits  # the benchmark is shared: never a token's maxima
             results = [
                 await run_program(built.program_id, built.lease, RunRequest(), limits,
                                   steps=self.steps)

@@ -176,6 +176,8 @@ let
       "prometheus-client"
       "requests"
       "websockets"
+      "pyjwt"
+      "cryptography"
       "pytestCheckHook"
       "hypothesis"
       "httpx"
