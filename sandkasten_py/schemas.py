@@ -233,6 +233,36 @@ class BatchRun(RunRequest):
 Compare = Literal["exact", "trailing_whitespace", "tokens"]
 
 
+class PipelineProcess(msgspec.Struct, kw_only=True):
+    """One process of a pipeline: a program built before and how to run it."""
+
+    program_id: Annotated[str, Meta(description="The program (from `POST /programs`).",
+                                    examples=["0f3c2b8e-6a5d-5c4b-9e8f-1a2b3c4d5e6f"])]
+    run: Annotated[RunRequest | None, Meta(
+        description="How to run it; its `stdin` is ignored when a pipe feeds its stdin.")] = None
+
+
+class Pipe(msgspec.Struct, kw_only=True):
+    """A stream of one process fed to the stdin of another, as it is written."""
+
+    from_: Annotated[tuple[int, Literal["stdout", "stderr"]], Meta(
+        description="The writing process (its index in `processes`) and its stream.",
+        examples=[[0, "stdout"]])] = msgspec.field(name="from")
+    to: Annotated[tuple[int, Literal["stdin"]], Meta(
+        description="The reading process and `stdin`.", examples=[[1, "stdin"]])]
+
+
+class PipelineRequest(msgspec.Struct, kw_only=True):
+    """Processes that run at the same time, each in its own jail with its own limits, connected
+    by pipes: an interactor and a solution of an interactive judge, a producer and a consumer."""
+
+    processes: Annotated[list[PipelineProcess], Meta(
+        min_length=1, description="The processes (at most `request_limits.pipeline_processes`).")]
+    pipes: Annotated[list[Pipe], Meta(
+        description="What connects them; each stream and each stdin in at most one pipe.")] = (
+        msgspec.field(default_factory=list))
+
+
 class BatchRequest(msgspec.Struct, kw_only=True):
     """Many runs of one built program: test cases of a judge, or repetitions for timing."""
 
@@ -390,6 +420,13 @@ class BatchResult(msgspec.Struct, kw_only=True):
     summary: BatchSummary
 
 
+class PipelineResult(msgspec.Struct, kw_only=True):
+    """How each process ended, in the order of `processes`; a piped stream is not repeated in
+    its writer's result (it is empty there)."""
+
+    results: list[RunResult]
+
+
 class BuildBatchResult(msgspec.Struct, kw_only=True):
     """A built program and the results of its batch."""
 
@@ -451,6 +488,7 @@ class RequestLimits(msgspec.Struct, frozen=True, kw_only=True):
     env_vars: Annotated[U64, Meta(description="Environment variables of a build, and of a run.")] = 16
     env_var_length: Annotated[U64, Meta(description="Characters of an environment variable's value.")] = 256
     batch_runs: Annotated[U64, Meta(description="Runs of a batch, its `count` repetitions counted.")] = 1000
+    pipeline_processes: Annotated[U64, Meta(description="Processes of a pipeline.")] = 8
     body_size: Annotated[U64, Meta(
         description="Bytes of a request body (raise it with the others: at the defaults, the "
                     "largest valid body is about 22 MB).")] = 32 * 1024 * 1024

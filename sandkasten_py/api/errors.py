@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from sandkasten_py.programs import (
     ArtifactNotFound, Busy, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
-    InvalidFileNames, LimitsExceeded, NotInteractive, ProgramError, ProgramNotFound, RunLimitsExceeded,
+    InvalidFileNames, InvalidPipeline, LimitsExceeded, NotInteractive, ProgramError, ProgramNotFound, RunLimitsExceeded,
 )
 
 PIECE_BYTES = 256 * 1024
@@ -40,6 +40,7 @@ ERRORS: dict[type[ProgramError], tuple[int, str, str]] = {
                          "Compiler arguments the environment does not allow (`details` lists them)."),
     CompileLimitsExceeded: (400, "compile_limits_exceeded", "The specified compile limits are too high."),
     RunLimitsExceeded: (400, "run_limits_exceeded", "The specified run limits are too high."),
+    InvalidPipeline: (400, "invalid_pipeline", "The pipes do not fit the processes (`message` says which)."),
     NotInteractive: (400, "not_interactive", "The program's environment cannot run interactively."),
     Busy: (503, "busy", "The daemon is busy (`max_queued_jobs` requests wait already, or no room in "
                         "`memory_budget` in time); retry after `Retry-After` seconds."),

@@ -1,5 +1,5 @@
-"""Tag Programs: POST /run, POST /programs, POST /programs/{program_id}/run, and batches of runs
-(POST /programs/{program_id}/batch, POST /batch)."""
+"""Tag Programs: POST /run, POST /programs, POST /programs/{program_id}/run, batches of runs
+(POST /programs/{program_id}/batch, POST /batch) and pipelines (POST /pipelines)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from sandkasten_py.api.operations import Operation, path_uuid
 from sandkasten_py.api.state import app_state
 from sandkasten_py.programs import (
     Busy, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
-    InvalidFileNames, ProgramNotFound, RunLimitsExceeded,
+    InvalidFileNames, InvalidPipeline, NotInteractive, ProgramNotFound, RunLimitsExceeded,
 )
 from sandkasten_py.schemas import (
     BatchRequest, BatchResult, BuildBatchRequest, BuildBatchResult, BuildRequest, BuildResult, BuildRunRequest,
-    BuildRunResult, RunRequest, RunResult,
+    BuildRunResult, PipelineRequest, PipelineResult, RunRequest, RunResult,
 )
 
 
@@ -50,6 +50,11 @@ async def batch(request: Request, body: BatchRequest) -> BatchResult:
     state = app_state(request)
     program_id = path_uuid(request, "program_id")
     return await state.programs.batch(program_id, body)
+
+
+async def pipeline(request: Request, body: PipelineRequest) -> PipelineResult:
+    """Run programs together, piped into each other."""
+    return await app_state(request).programs.pipeline(body)
 
 
 async def build_and_batch(request: Request, body: BuildBatchRequest) -> BuildBatchResult:
@@ -158,5 +163,26 @@ OPERATIONS = [
                           "batch": {"results": [], "summary": {
                               "runs": 0, "passed": 0, "failed": 0, "time": {"min": 0, "avg": 0, "max": 0},
                               "memory": {"min": 0, "avg": 0, "max": 0}, "outputs_agree": True}}},
+    ),
+    Operation(
+        method="POST", path="/pipelines", operation_id="pipeline", tag="Programs",
+        summary="Run programs together, each one's output piped into another's stdin.",
+        description="Each process is a program built before with a run request, in its own jail "
+                    "with its own limits; all start together (each takes a job slot). A pipe feeds "
+                    "a process's stdout or stderr to another's stdin as it is written (both "
+                    "directions for an interactive judge: interactor and solution); a stdin no "
+                    "pipe feeds gets the run's `stdin`. When a writer ends, its reader's stdin "
+                    "ends. Results are in process order; a piped stream is empty in its writer's "
+                    "result. Errors in the pipes name the pipe (`pipes[1].to: ...`).",
+        handler=pipeline, request=PipelineRequest, response=PipelineResult,
+        response_description="The processes have run.",
+        errors=(InvalidPipeline, InvalidFileNames, InvalidEnvVars, ProgramNotFound, RunLimitsExceeded,
+                NotInteractive, Busy),
+        shielded=True,
+        request_example={"processes": [{"program_id": _EXAMPLE_PROGRAM_ID, "run": {"args": ["42"]}},
+                                       {"program_id": _EXAMPLE_PROGRAM_ID}],
+                         "pipes": [{"from": [0, "stdout"], "to": [1, "stdin"]},
+                                   {"from": [1, "stdout"], "to": [0, "stdin"]}]},
+        response_example={"results": [_EXAMPLE_RUN_RESULT, _EXAMPLE_RUN_RESULT]},
     ),
 ]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from sandkasten_py.api.errors import UnprocessableContent
 from sandkasten_py.schemas import (BatchRequest, BuildBatchRequest, BuildRequest, BuildRunRequest, EnvVar, File,
-                                   RequestLimits, RunRequest)
+                                   PipelineRequest, RequestLimits, RunRequest)
 
 
 def check_request(body: object, limits: RequestLimits) -> None:
@@ -30,6 +30,11 @@ def check_request(body: object, limits: RequestLimits) -> None:
         _check_batch(body.batch, limits, "$.batch")
     elif isinstance(body, BatchRequest):
         _check_batch(body, limits, "$")
+    elif isinstance(body, PipelineRequest):
+        _count(body.processes, limits.pipeline_processes, "$.processes", "pipeline_processes")
+        for index, process in enumerate(body.processes):
+            if process.run is not None:
+                _check_run(process.run, limits, f"$.processes[{index}].run")
 
 
 def _check_batch(batch: BatchRequest, limits: RequestLimits, at: str) -> None:

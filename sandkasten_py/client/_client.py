@@ -19,7 +19,8 @@ from sandkasten_py.client._errors import (
 )
 from sandkasten_py.schemas import (
     ArtifactInfo, ArtifactList, BaseResourceUsage, BatchRequest, BatchResult, BuildBatchRequest, BuildBatchResult,
-    BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, Environment, MainFile, PublicConfig, RunRequest, RunResult,
+    BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, Environment, MainFile, PipelineRequest, PipelineResult,
+    PublicConfig, RunRequest, RunResult,
 )
 
 __all__ = ["DEFAULT_TIMEOUT", "SandkastenClient", "Timeout", "parse_response"]
@@ -152,6 +153,10 @@ class SandkastenClient:
         """Run a program built before many times (test cases, repetitions); raises a `RunError`."""
         return self._request("POST", ("programs", str(program_id), "batch"), BatchResult, body=request,
                              family=RunError)
+
+    def pipeline(self, request: PipelineRequest) -> PipelineResult:
+        """Run programs built before together, piped into each other; raises a `RunError`."""
+        return self._request("POST", ("pipelines",), PipelineResult, body=request, family=RunError)
 
     def build_and_batch(self, request: BuildBatchRequest) -> BuildBatchResult:
         """Build a program and run a batch of it; raises a `BuildRunError`."""

@@ -5,7 +5,7 @@ Imports the sandbox and the environments below it, never the API above it.
 
 from sandkasten_py.programs.errors import (
     ArtifactNotFound, Busy, CompileError, CompileLimitsExceeded, EnvironmentNotFound, InvalidCompileArgs, InvalidEnvVars,
-    InvalidFileNames, LimitsExceeded, NotInteractive, ProgramError, ProgramNotFound, RunLimitsExceeded,
+    InvalidFileNames, InvalidPipeline, LimitsExceeded, NotInteractive, ProgramError, ProgramNotFound, RunLimitsExceeded,
 )
 from sandkasten_py.programs.jobdirs import JobDirs
 from sandkasten_py.programs.prune import Pruner
@@ -14,6 +14,6 @@ from sandkasten_py.programs.store import ProgramStore, StoreError
 
 __all__ = [
     "ArtifactNotFound", "Busy", "CompileError", "CompileLimitsExceeded", "EnvironmentNotFound", "InvalidCompileArgs",
-    "InvalidEnvVars", "InvalidFileNames", "JobDirs", "LimitsExceeded", "NotInteractive", "ProgramError", "ProgramNotFound", "ProgramService",
+    "InvalidEnvVars", "InvalidFileNames", "InvalidPipeline", "JobDirs", "LimitsExceeded", "NotInteractive", "ProgramError", "ProgramNotFound", "ProgramService",
     "ProgramStore", "Pruner", "RunLimitsExceeded", "StoreError",
 ]

@@ -12,6 +12,7 @@
      │    └── RunLimitsExceeded
      ├── Busy                  no room for the job in time (the memory budget)
      ├── NotInteractive        a session of a program whose runner has no interactive jobs
+     ├── InvalidPipeline       a pipe to a process that does not exist, a stdin fed twice ...
      └── CompileError          the compile step exited non-zero, or its output broke a storage
                                cap (carries its result, and a message saying which cap)
 
@@ -57,6 +58,10 @@ class NotInteractive(ProgramError):
         super().__init__(f"programs of environment `{environment}` (runner {runner}) cannot run "
                          "interactively; use POST /programs/{program_id}/run")
         self.environment = environment
+
+
+class InvalidPipeline(ProgramError):
+    """The pipes of a pipeline do not fit its processes (the message names the pipe)."""
 
 
 class EnvironmentNotFound(ProgramError):

@@ -21,20 +21,22 @@ from sandkasten_py.programs.artifacts import Artifact, open_artifact
 from sandkasten_py.programs.budget import MemoryBudget
 from sandkasten_py.programs.build import Built, build_program
 from sandkasten_py.programs.checks import check_env_vars, check_file_names, resolve_limits
-from sandkasten_py.programs.errors import (ArtifactNotFound, Busy, EnvironmentNotFound, ProgramError,
-                                          ProgramNotFound, RunLimitsExceeded)
+from sandkasten_py.programs.errors import (ArtifactNotFound, Busy, EnvironmentNotFound, InvalidPipeline,
+                                          ProgramError, ProgramNotFound, RunLimitsExceeded)
 from sandkasten_py.programs.jobdirs import JobDirs
 from sandkasten_py.programs.jobs import JobObserver, Steps
 from sandkasten_py.programs.locks import KeyedRWLock, Lease
 from sandkasten_py.programs.prune import Pruner
 from sandkasten_py.programs.run import run_program
+from sandkasten_py.programs.pipeline import check_pipes, run_pipeline
 from sandkasten_py.programs.quota import compile_maxima, run_maxima
 from sandkasten_py.programs.slots import JobSlots, QueueFull
 from sandkasten_py.programs.store import ProgramStore
 from sandkasten_py.sandbox import MB, JobIO, Runner
 from sandkasten_py.schemas import (
     BaseResourceUsage, BatchRequest, BatchResult, BatchRun, BenchmarkResult, BuildBatchRequest, BuildBatchResult,
-    BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, Limits, RunRequest, RunResourceUsage, RunResult,
+    BuildRequest, BuildResult, BuildRunRequest, BuildRunResult, Limits, PipelineRequest, PipelineResult, RunRequest,
+    RunResourceUsage, RunResult,
 )
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,39 @@ class ProgramService:
                 return await run_program(program_id, lease, request, limits, steps=self.steps, io=io)
             finally:
                 lease.release()
+
+    async def pipeline(self, request: PipelineRequest) -> PipelineResult:
+        """Run programs built before together, their streams piped into each other's stdin
+        (programs/pipeline.py). The processes take a job slot each, all at once."""
+        check_pipes(request)
+        if len(request.processes) > self.slots.total:
+            raise InvalidPipeline(f"{len(request.processes)} processes, but the daemon runs at most "
+                                  f"{self.slots.total} jobs at once (max_concurrent_jobs)")
+        runs = [process.run or RunRequest() for process in request.processes]
+        program_ids = []
+        for index, (process, run) in enumerate(zip(request.processes, runs, strict=True)):
+            try:
+                program_ids.append(uuid.UUID(process.program_id))
+            except ValueError:
+                raise InvalidPipeline(f"processes[{index}].program_id: {process.program_id!r} is "
+                                      "not a program id") from None
+            check_file_names(None, run.files)
+            check_env_vars(run.env_vars)
+        limits = [self._run_limits(run) for run in runs]
+        try:
+            await self.slots.acquire(len(runs))
+        except QueueFull as e:
+            raise queue_full(e) from None
+        leases: list[Lease] = []
+        try:
+            for program_id in program_ids:
+                leases.append(await self.locks.read(program_id))
+            results = await run_pipeline(request, runs, limits, leases, steps=self.steps)
+        finally:
+            for lease in leases:
+                lease.release()
+            self.slots.release(len(runs))
+        return PipelineResult(results=results)
 
     async def batch(self, program_id: uuid.UUID, request: BatchRequest) -> BatchResult:
         """Run a program built before many times (programs/batch.py)."""

@@ -30,6 +30,7 @@ OPERATIONS = {
     ("post", "/programs/{program_id}/run"),
     ("post", "/programs/{program_id}/batch"),
     ("post", "/batch"),
+    ("post", "/pipelines"),
     ("get", "/programs/{program_id}/artifacts"),
     ("get", "/programs/{program_id}/artifacts/{name}"),
 }

@@ -28,7 +28,8 @@ RUN_LIMITS = {
 # Ours, additive: the sizes and counts a request may have (Sandkasten's fixed values, the defaults).
 REQUEST_LIMITS = {
     "files": 10, "file_length": 65536, "stdin_length": 65536, "args": 100, "arg_length": 4096,
-    "env_vars": 16, "env_var_length": 256, "batch_runs": 1000, "body_size": 33554432,
+    "env_vars": 16, "env_var_length": 256, "batch_runs": 1000, "pipeline_processes": 8,
+    "body_size": 33554432,
 }
 LIMIT_FIELDS = ["cpus", "time", "memory", "tmpfs", "filesize", "file_descriptors", "processes",
                 "stdout_max_size", "stderr_max_size", "network"]
@@ -208,6 +209,7 @@ ROUTES = {
     "/programs/{program_id}/run": {"post"},
     "/programs/{program_id}/batch": {"post"},
     "/batch": {"post"},
+    "/pipelines": {"post"},
     "/programs/{program_id}/artifacts": {"get"},
     "/programs/{program_id}/artifacts/{name}": {"get"},
 }

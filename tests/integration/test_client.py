@@ -37,7 +37,8 @@ RUN_MAX = {**COMPILE_MAX, "time": 10, "memory": 256, "processes": 64}  # `daemon
 # Ours, additive in GET /config: the sizes and counts a request may have (the defaults).
 REQUEST_LIMITS = {
     "files": 10, "file_length": 65536, "stdin_length": 65536, "args": 100, "arg_length": 4096,
-    "env_vars": 16, "env_var_length": 256, "batch_runs": 1000, "body_size": 33554432,
+    "env_vars": 16, "env_var_length": 256, "batch_runs": 1000, "pipeline_processes": 8,
+    "body_size": 33554432,
 }
 
 C_OK = '#include <stdio.h>\nint main(void) { printf("c says %d", 6 * 7); return 0; }\n'

@@ -90,7 +90,8 @@ def test_errors_name_what_was_wrong(daemon: Any) -> None:
 def test_request_limits_are_shown_and_can_be_raised(daemon: Any, daemon_factory: Any) -> None:
     assert daemon.get("/config").json()["request_limits"] == {
         "files": 10, "file_length": 65536, "stdin_length": 65536, "args": 100, "arg_length": 4096,
-        "env_vars": 16, "env_var_length": 256, "batch_runs": 1000, "body_size": 33554432}
+        "env_vars": 16, "env_var_length": 256, "batch_runs": 1000, "pipeline_processes": 8,
+        "body_size": 33554432}
     big_input = "x" * 100_000
     request = {"build": {"environment": "python",
                          "main_file": {"content": f"# {unique()}\nimport sys\nprint(len(sys.stdin.read()))"}},

@@ -109,7 +109,7 @@ def metric(daemon: Any, name: str, labels: str) -> float:
 OPERATIONS = {
     ("get", "/config"), ("get", "/environments"), ("get", "/environments/{name}/resource_usage"),
     ("post", "/run"), ("post", "/programs"), ("post", "/programs/{program_id}/run"),
-    ("post", "/programs/{program_id}/batch"), ("post", "/batch"),
+    ("post", "/programs/{program_id}/batch"), ("post", "/batch"), ("post", "/pipelines"),
     ("get", "/programs/{program_id}/artifacts"), ("get", "/programs/{program_id}/artifacts/{name}"),
 }
 

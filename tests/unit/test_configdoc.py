@@ -39,10 +39,10 @@ def test_check_option_agrees(tmp_path: Path) -> None:
 
 def test_every_key_has_a_row() -> None:
     keys = all_keys()
-    # ten sections (two of ten limits, five storage caps, nine request limits, two of
+    # ten sections (two of ten limits, five storage caps, ten request limits, two of
     # emcc-sandboxd's, three of the WASI workers, bg-compiler's images, two of gVisor's, two of
     # the sessions', two of auth's) stand for their keys
-    assert len(keys) == len(msgspec.structs.fields(Config)) - 10 + 2 * 10 + 5 + 9 + 2 + 3 + 1 + 2 + 2 + 2
+    assert len(keys) == len(msgspec.structs.fields(Config)) - 10 + 2 * 10 + 5 + 10 + 2 + 3 + 1 + 2 + 2 + 2
     for key in keys:
         env = key.upper().replace(".", "__")
         assert f"| `{key}` |" in GENERATED, key

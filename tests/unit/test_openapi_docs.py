@@ -56,7 +56,7 @@ def test_every_operation_is_listed() -> None:
     assert sorted(OPERATION_IDS) == sorted([
         "GET /config", "GET /environments", "GET /environments/{name}/resource_usage",
         "POST /run", "POST /programs", "POST /programs/{program_id}/run",
-        "POST /programs/{program_id}/batch", "POST /batch",
+        "POST /programs/{program_id}/batch", "POST /batch", "POST /pipelines",
         "GET /programs/{program_id}/artifacts", "GET /programs/{program_id}/artifacts/{name}",
     ])
 
