@@ -389,14 +389,10 @@ def main(argv: list[str]) -> int:
         if options.interactive:
             return _run_interactive(options, server, main_file, files, local_files)
         stdin = read_stdin(options.stdin_file, sys.stdin)
-        try:
-            client = SandkastenClient(server, token=os.environ.get(TOKEN_VARIABLE))
-        except ValueError as e:
-            raise UsageError(f"--server / ${SERVER_VARIABLE}: {e}") from None
+        client = _client(server)
         with client:
             check_sizes(options.files, local_files, stdin, client.get_config().request_limits)
-            environment = options.environment or infer_environment(
-                os.path.basename(options.files[0]), client.list_environments())
+            environment = _environment(options, client)
             result = client.build_and_run(build_request(environment, main_file, files, options, stdin))
     except UsageError as e:
         return _fail(str(e))
@@ -422,6 +418,19 @@ def main(argv: list[str]) -> int:
     return _show_result(result, options.json)
 
 
+def _client(server: str) -> SandkastenClient:
+    """A client of `server`, with $SANDKASTEN_TOKEN as its token if set."""
+    try:
+        return SandkastenClient(server, token=os.environ.get(TOKEN_VARIABLE))
+    except ValueError as e:
+        raise UsageError(f"--server / ${SERVER_VARIABLE}: {e}") from None
+
+
+def _environment(options: Options, client: SandkastenClient) -> str:
+    """--env, else the environment the main file's extension says."""
+    return options.environment or infer_environment(os.path.basename(options.files[0]), client.list_environments())
+
+
 def _run_tests(options: Options, server: str, main_file: MainFile, files: list[File],
                local_files: list[LocalFile]) -> int:
     """`--tests DIR`: build once, run every case in one batch, report (UsageError as in main)."""
@@ -431,10 +440,7 @@ def _run_tests(options: Options, server: str, main_file: MainFile, files: list[F
         cases = read_cases(options.tests or "")
     except CasesError as e:
         raise UsageError(f"--tests {options.tests}: {e}") from None
-    try:
-        client = SandkastenClient(server, token=os.environ.get(TOKEN_VARIABLE))
-    except ValueError as e:
-        raise UsageError(f"--server / ${SERVER_VARIABLE}: {e}") from None
+    client = _client(server)
     with client:
         limits = client.get_config().request_limits
         check_sizes(options.files, local_files, None, limits)
@@ -442,8 +448,7 @@ def _run_tests(options: Options, server: str, main_file: MainFile, files: list[F
             check_cases(cases, limits)
         except CasesError as e:
             raise UsageError(f"--tests {options.tests}: {e}") from None
-        environment = options.environment or infer_environment(
-            os.path.basename(options.files[0]), client.list_environments())
+        environment = _environment(options, client)
         result = client.build_and_batch(BuildBatchRequest(
             build=BuildRequest(environment=environment, main_file=main_file, files=files or None),
             batch=batch_request(cases, args=options.args, env_vars=options.env_vars, limits=options.limits,
@@ -462,14 +467,10 @@ def _run_interactive(options: Options, server: str, main_file: MainFile, files: 
     if options.stdin_file is not None or options.json:
         raise UsageError("-i takes its stdin from the terminal and shows output as it comes: "
                          "not with --stdin-file or --json")
-    try:
-        client = SandkastenClient(server, token=os.environ.get(TOKEN_VARIABLE))
-    except ValueError as e:
-        raise UsageError(f"--server / ${SERVER_VARIABLE}: {e}") from None
+    client = _client(server)
     with client:
         check_sizes(options.files, local_files, None, client.get_config().request_limits)
-        environment = options.environment or infer_environment(
-            os.path.basename(options.files[0]), client.list_environments())
+        environment = _environment(options, client)
         built = client.build(BuildRequest(environment=environment, main_file=main_file, files=files or None))
         if built.compile_result is not None and built.compile_result.stderr:
             _write(sys.stderr, built.compile_result.stderr)  # warnings

@@ -151,7 +151,7 @@ async def connect(websocket: WebSocket) -> None:
         except UnprocessableContent as e:
             raise SessionClosed(4422, e.reason) from None
         request = msgspec.structs.replace(start, stdin=None)
-        result = await _run(websocket, channel, state.programs.session(program_id, request, channel),
+        result = await _run(websocket, channel, state.programs.run(program_id, request, channel),
                             start.stdin, settings.idle_timeout)
         await websocket.send_text(msgspec.json.encode(Exit(result)).decode())
         await websocket.close(1000)

@@ -95,22 +95,9 @@ class ProgramService:
         return BuildRunResult(program_id=str(built.program_id), ttl=self.config.program_ttl,
                               cached=built.cached, build=built.compile_result, run=result)
 
-    async def run(self, program_id: uuid.UUID, request: RunRequest) -> RunResult:
-        """Run a program built before."""
-        check_file_names(None, request.files)
-        check_env_vars(request.env_vars)
-        async with self._slot():
-            lease = await self.locks.read(program_id)
-            try:
-                limits = self._run_limits(request)
-                return await run_program(program_id, lease, request, limits,
-                                         steps=self.steps)
-            finally:
-                lease.release()
-
-    async def session(self, program_id: uuid.UUID, request: RunRequest, io: JobIO) -> RunResult:
-        """Run a program built before interactively: its stdin and output go through `io` while
-        it runs (a WebSocket session); the result's stdout and stderr are empty."""
+    async def run(self, program_id: uuid.UUID, request: RunRequest, io: JobIO | None = None) -> RunResult:
+        """Run a program built before; with `io` interactively (a WebSocket session): its stdin
+        and output go through `io` while it runs, and the result's stdout and stderr are empty."""
         check_file_names(None, request.files)
         check_env_vars(request.env_vars)
         async with self._slot():
