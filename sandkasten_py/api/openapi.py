@@ -247,7 +247,9 @@ def _to_openapi_3_0(node: Any) -> Any:
 
     `anyOf: [X, {type: null}]` becomes `nullable: true`, an `examples` list becomes a single
     `example`, an empty `required` list is dropped (3.0 wants at least one item), and a `$ref`
-    with a description (which 3.0 would ignore beside a `$ref`) is wrapped in `allOf`.
+    with a description (which 3.0 would ignore beside a `$ref`) is wrapped in `allOf`. A tuple
+    (`prefixItems`, which 3.0 lacks) becomes an array whose items are any of the tuple's, with
+    its length (a pipe's `[1, "stdout"]`).
     """
     if isinstance(node, list):
         return [_to_openapi_3_0(item) for item in node]
@@ -269,6 +271,8 @@ def _to_openapi_3_0(node: Any) -> Any:
             node["example"] = examples[0]
     if node.get("required") == []:
         del node["required"]
+    if "prefixItems" in node:
+        node["items"] = {"anyOf": node.pop("prefixItems")}
     if "$ref" in node and len(node) > 1:
         node = {"allOf": [{"$ref": node.pop("$ref")}], **node}
     return node
