@@ -144,8 +144,10 @@ async def connect(websocket: WebSocket) -> None:
     await websocket.accept()
     channel = Channel(settings.output_buffer)
     try:
-        program_id = _program_id(websocket.path_params["program_id"])
+        # The start message first, even for a path that names no program: a client sends it at
+        # once, and would otherwise race the close with it.
         start = await _first_message(websocket, settings.idle_timeout)
+        program_id = _program_id(websocket.path_params["program_id"])
         try:
             check_request(start, state.config.request_limits)
         except UnprocessableContent as e:
