@@ -36,17 +36,20 @@ async def unless_the_client_leaves(request: Request, awaitable: Awaitable[T]) ->
             pass
 
     leaving = asyncio.ensure_future(client_left())
+    # The client left: cancel the work (a no-op once it is done; not when `leaving` is only
+    # cancelled below, after the work or at a shutdown).
+    leaving.add_done_callback(lambda task: None if task.cancelled() else work.cancel())
     try:
-        await asyncio.wait([work, leaving], return_when=asyncio.FIRST_COMPLETED)
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        if not leaving.done() or leaving.cancelled():
+            raise  # this request's own task was cancelled (a shutdown): the work goes on
+        await asyncio.wait([work])
+        if not work.cancelled() and work.exception() is None:
+            return work.result()  # it finished as it was being cancelled
+        raise ClientLeft from None
     finally:
         leaving.cancel()
-    if work.done():
-        return work.result()
-    work.cancel()
-    await asyncio.wait([work])
-    if not work.cancelled() and work.exception() is None:
-        return work.result()  # it finished as it was being cancelled
-    raise ClientLeft
 
 
 def left_response(request: Request) -> Response:
