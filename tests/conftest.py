@@ -207,7 +207,9 @@ def daemon_factory() -> Iterator[Callable[..., Daemon]]:
 
 @pytest.fixture(scope="session")
 def daemon(daemon_factory: Callable[..., Daemon]) -> Daemon:
-    """The shared daemon, with the repository's config.toml (run time limit raised to 10 s)."""
+    """The shared daemon, with the repository's config.toml (run time limit raised to 10 s).
+    It lives for the whole session, longer than `program_ttl` (600 s): programs built early are
+    pruned meanwhile, so tests compare what a request added, not the whole programs_dir."""
     return daemon_factory(RUN_LIMITS__TIME="10")
 
 
