@@ -134,15 +134,7 @@ def to_run_result(outcome: JobOutcome, limits: Limits, base64_output: bool = Fal
     """The wire form of a job's outcome: output decoded as lossy UTF-8, like Sandkasten, or as
     base64 when asked for (every byte kept)."""
     def text(data: bytes) -> str:
-        # Piece by piece: a thread converting a big output gives the event loop the GIL back
-        # between pieces, instead of holding it for the whole conversion.
-        view = memoryview(data)
-        if base64_output:
-            return "".join(base64.b64encode(view[i:i + PIECE_BYTES]).decode("ascii")
-                           for i in range(0, len(view), PIECE_BYTES))
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        return "".join(decoder.decode(view[i:i + PIECE_BYTES], final=i + PIECE_BYTES >= len(view))
-                       for i in range(0, len(view), PIECE_BYTES))
+        return output_text(data, base64_output)
 
     return RunResult(
         status=outcome.exit_code,
@@ -154,3 +146,16 @@ def to_run_result(outcome: JobOutcome, limits: Limits, base64_output: bool = Fal
         limits=limits,
         exceeded=list(outcome.exceeded),
     )
+
+
+def output_text(data: bytes, base64_output: bool) -> str:
+    """A job's output on the wire: lossy UTF-8, or base64 (every byte kept)."""
+    # Piece by piece: a thread converting a big output gives the event loop the GIL back
+    # between pieces, instead of holding it for the whole conversion.
+    view = memoryview(data)
+    if base64_output:
+        return "".join(base64.b64encode(view[i:i + PIECE_BYTES]).decode("ascii")
+                       for i in range(0, len(view), PIECE_BYTES))
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    return "".join(decoder.decode(view[i:i + PIECE_BYTES], final=i + PIECE_BYTES >= len(view))
+                   for i in range(0, len(view), PIECE_BYTES))

@@ -12,14 +12,14 @@ request's `stdin` and then end of file.
 from __future__ import annotations
 
 import asyncio
-import base64
 import uuid
 from dataclasses import dataclass, field
 
 import msgspec
 
 from sandkasten_py.programs.errors import InvalidPipeline
-from sandkasten_py.programs.jobs import Steps
+from sandkasten_py.offloop import sized
+from sandkasten_py.programs.jobs import Steps, output_text
 from sandkasten_py.programs.locks import Lease
 from sandkasten_py.programs.run import run_program
 from sandkasten_py.sandbox import JobControl
@@ -130,7 +130,7 @@ async def run_pipeline(request: PipelineRequest, runs: list[RunRequest], limits:
                 feed.end()
             if own_stdin is not None:
                 own_stdin.cancel()
-        return _with_output(result, process, bool(run.base64_output))
+        return await _with_output(result, process, bool(run.base64_output))
 
     try:
         return list(await asyncio.gather(*(run_one(i) for i in range(len(processes)))))
@@ -148,11 +148,10 @@ async def _give_stdin(process: Process, stdin: str | None) -> None:
     process.control.close_stdin()
 
 
-def _with_output(result: RunResult, process: Process, base64_output: bool) -> RunResult:
-    """The result with the streams that were not piped (a piped one stays empty)."""
-    def text(chunks: list[bytes]) -> str:
-        data = b"".join(chunks)
-        return base64.b64encode(data).decode("ascii") if base64_output else data.decode(errors="replace")
-
-    return msgspec.structs.replace(result, stdout=text(process.collected["stdout"]),
-                                   stderr=text(process.collected["stderr"]))
+async def _with_output(result: RunResult, process: Process, base64_output: bool) -> RunResult:
+    """The result with the streams that were not piped (a piped one stays empty), converted as
+    a plain run's output is (in a thread when large)."""
+    stdout, stderr = (b"".join(process.collected[name]) for name in ("stdout", "stderr"))
+    return msgspec.structs.replace(
+        result, stdout=await sized(len(stdout), output_text, stdout, base64_output),
+        stderr=await sized(len(stderr), output_text, stderr, base64_output))
